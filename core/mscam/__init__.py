@@ -1,0 +1,22 @@
+"""mscam: why a CNN decides what it decides on SAR imagery.
+
+MS-CAM (multi-weight self-matching class activation mapping) and the baseline CAM methods for any
+PyTorch CNN, plus a streaming, georeferenced scene pipeline.
+
+>>> import torch, mscam
+>>> model = torch.nn.Sequential(torch.nn.Conv2d(2, 8, 3, padding=1), torch.nn.ReLU(),
+...                             torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+...                             torch.nn.Linear(8, 3))
+>>> maps = mscam.explain(model, torch.rand(4, 2, 32, 32), method="ms-cam", target_layer="1")
+>>> tuple(maps.shape)
+(4, 32, 32)
+
+Only torch and numpy are needed to import this package; GDAL is imported lazily by the raster and
+vector I/O of the scene pipeline.
+"""
+
+__version__ = "0.1.0"
+
+from mscam.cam import METHODS, CAMOutput, create_explainer, explain
+
+__all__ = ["METHODS", "CAMOutput", "__version__", "create_explainer", "explain"]

@@ -1,0 +1,3 @@
+from mscam.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,70 @@
+"""The gradient baselines: Grad-CAM, Grad-CAM++, XGrad-CAM (channel weights), LayerCAM and
+HiResCAM (element-wise). Formulas: `../shared/spec/method.md`, notation `A`, `g = ∂y_c/∂A`."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+
+from mscam.cam.base import BaseCAM
+from mscam.cam.weights import channel_weight
+
+
+class ChannelWeightCAM(BaseCAM):
+    """A map `Σ_k α_k A_k` whose channel weights `α` come from `weights.CHANNEL_WEIGHTS`."""
+
+    channel_weight: ClassVar[str]
+
+    def _map(self, x: Tensor, activations: Tensor, grads: Tensor | None, targets: Tensor) -> Tensor:
+        alpha = channel_weight(self.channel_weight)(activations, grads)
+        return torch.einsum("bk,bkhw->bhw", alpha, activations)
+
+
+class GradCAM(ChannelWeightCAM):
+    """Grad-CAM (Selvaraju et al., ICCV 2017): `α_k = mean_ij g_k`, map `Σ_k α_k A_k`.
+
+    >>> import torch
+    >>> net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.AdaptiveAvgPool2d(1),
+    ...                           torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    >>> GradCAM(net, "0")(torch.rand(2, 1, 16, 16)).shape
+    torch.Size([2, 16, 16])
+    """
+
+    name = "grad-cam"
+    channel_weight = "grad-cam"
+
+
+class GradCAMPlusPlus(ChannelWeightCAM):
+    """Grad-CAM++ (Chattopadhyay et al., WACV 2018): `α_k = Σ_ij a_ij ReLU(g_ij)` with
+    `a_ij = g² / (2g² + Σ_ab A_k,ab · g³ + 1e-6)` (0 where g = 0); map `Σ_k α_k A_k`."""
+
+    name = "grad-cam++"
+    channel_weight = "grad-cam++"
+
+
+class XGradCAM(ChannelWeightCAM):
+    """XGrad-CAM (Fu et al., BMVC 2020): `α_k = Σ_ij g_k A_k / (Σ_ij A_k + 1e-7)`; map
+    `Σ_k α_k A_k`."""
+
+    name = "xgrad-cam"
+    channel_weight = "xgrad-cam"
+
+
+class LayerCAM(BaseCAM):
+    """LayerCAM (Jiang et al., IEEE TIP 2021): map `Σ_k ReLU(g_k) ∘ A_k` (element-wise)."""
+
+    name = "layer-cam"
+
+    def _map(self, x: Tensor, activations: Tensor, grads: Tensor | None, targets: Tensor) -> Tensor:
+        return (torch.relu(grads) * activations).sum(dim=1)
+
+
+class HiResCAM(BaseCAM):
+    """HiResCAM (Draelos & Carin, 2020): map `Σ_k g_k ∘ A_k`."""
+
+    name = "hires-cam"
+
+    def _map(self, x: Tensor, activations: Tensor, grads: Tensor | None, targets: Tensor) -> Tensor:
+        return (grads * activations).sum(dim=1)

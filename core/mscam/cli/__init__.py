@@ -1,0 +1,51 @@
+"""The `mscam` command line: `mscam COMMAND …` and `python -m mscam COMMAND …`.
+
+Each sub-command lives in its own module of this package with two functions:
+`add_parser(subparsers)` (which calls `parser.set_defaults(run=run)`) and `run(args) -> int`.
+User-facing failures raise `mscam.errors.MscamError`; they are printed as one line on stderr and
+the exit code is 1 (2 for bad command-line usage, 130 for Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from mscam import __version__
+from mscam.errors import MscamError
+
+# Order is the order of `mscam --help`.
+COMMANDS: tuple[str, ...] = ("demo",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mscam",
+        description="Explain a CNN's decisions on SAR imagery with MS-CAM and baseline CAMs.",
+    )
+    parser.add_argument("--version", action="version", version=f"mscam {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        importlib.import_module(f"mscam.cli.{name}").add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="mscam: %(levelname)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.run(args) or 0)
+    except MscamError as exc:
+        print(f"mscam: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("mscam: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,21 @@
+"""Errors a user can act on: the command line prints them as one line and exits non-zero."""
+
+
+class MscamError(Exception):
+    """Base of every error mscam reports to a user (one clear line, no traceback)."""
+
+
+class InputError(MscamError, ValueError):
+    """A raster, vector, argument or option the user gave is missing, unreadable or invalid."""
+
+
+class ModelError(MscamError, ValueError):
+    """A model card or weights file is missing, malformed, unsafe or does not fit its network."""
+
+
+class OutputError(MscamError, OSError):
+    """An output cannot be written (unwritable folder, existing file without overwrite…)."""
+
+
+class Cancelled(MscamError):
+    """The run was cancelled by the caller (QGIS task, Ctrl-C)."""
