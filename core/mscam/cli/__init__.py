@@ -18,17 +18,26 @@ from mscam import __version__
 from mscam.errors import MscamError
 
 # Order is the order of `mscam --help`.
-COMMANDS: tuple[str, ...] = ("demo",)
+COMMANDS: tuple[str, ...] = ("explain", "localize", "synth", "train", "demo")
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (`mscam: error: …`, exit 2), like every other failure."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mscam",
         description="Explain a CNN's decisions on SAR imagery with MS-CAM and baseline CAMs.",
     )
     parser.add_argument("--version", action="version", version=f"mscam {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    subparsers = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=_Parser
+    )
     for name in COMMANDS:
         importlib.import_module(f"mscam.cli.{name}").add_parser(subparsers)
     return parser

@@ -1,0 +1,111 @@
+"""`mscam explain INPUT --heatmap OUT.tif [--boxes OUT.gpkg] …`: the scene pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+
+from mscam.cam import METHODS
+from mscam.errors import InputError
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "explain",
+        help="heatmap of a CNN's evidence over a SAR scene, and localisation boxes",
+        description="Tile a SAR scene, run the CNN and a CAM method on every tile, blend the tile "
+        "maps into a georeferenced heatmap (COG) and, with --boxes, write the hot regions as "
+        "boxes (GeoPackage).",
+    )
+    parser.add_argument("input", help="SAR raster (GeoTIFF, VRT, SAFE …) readable by GDAL")
+    parser.add_argument("--heatmap", required=True, help="output heatmap GeoTIFF (COG)")
+    parser.add_argument("--boxes", help="output GeoPackage of localisation boxes")
+    parser.add_argument("--model", help="model card (JSON) or its folder; default: bundled model")
+    parser.add_argument(
+        "--architecture-file", help="Python file defining the card's architecture (runs its code)"
+    )
+    parser.add_argument("--method", default="ms-cam", choices=list(METHODS))
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a method option, e.g. channel_weight=xgrad-cam (repeatable)",
+    )
+    parser.add_argument("--target-class", help="class to explain; default: the card's first")
+    parser.add_argument("--tile", type=int, help="tile size in pixels; default: the card's chip")
+    parser.add_argument("--overlap", type=float, default=0.25, help="tile overlap (default 0.25)")
+    parser.add_argument(
+        "--threshold", type=float, default=0.5, help="heat threshold of the boxes (default 0.5)"
+    )
+    parser.add_argument(
+        "--min-score",
+        type=float,
+        default=0.5,
+        help="target-class probability a tile needs to get a CAM (default 0.5)",
+    )
+    parser.add_argument("--batch", type=int, default=64, help="tiles per batch (default 64)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    parser.add_argument("--units", help="input units (dB, linear, amplitude, DN); default: detect")
+    parser.add_argument("--bands", help="band roles in order, e.g. VV,VH; default: detect")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.set_defaults(run=run)
+
+
+def parse_options(pairs: list[str]) -> tuple[tuple[str, object], ...]:
+    """`KEY=VALUE` pairs; values are Python literals where they parse (8, (16, 16), False)."""
+    options = []
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InputError(f"--option needs KEY=VALUE, got {pair!r}")
+        try:
+            parsed = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            parsed = value
+        options.append((key.strip().replace("-", "_"), parsed))
+    return tuple(options)
+
+
+def stderr_progress(quiet: bool):
+    def report(fraction: float, message: str) -> None:
+        if not quiet:
+            print(f"\rmscam: {fraction:6.1%} {message:<40}", end="", file=sys.stderr, flush=True)
+            if fraction >= 1.0:
+                print(file=sys.stderr)
+
+    return report
+
+
+def run(args: argparse.Namespace) -> int:
+    from mscam.scene.pipeline import SceneSettings, explain_scene
+
+    settings = SceneSettings(
+        model=args.model,
+        method=args.method,
+        method_options=parse_options(args.option),
+        target_class=args.target_class,
+        tile=args.tile,
+        overlap=args.overlap,
+        threshold=args.threshold,
+        min_score=args.min_score,
+        batch=args.batch,
+        device=args.device,
+        units=args.units,
+        bands=tuple(b.strip() for b in args.bands.split(",")) if args.bands else None,
+        architecture_file=args.architecture_file,
+    )
+    try:
+        result = explain_scene(
+            args.input, args.heatmap, args.boxes, settings, progress=stderr_progress(args.quiet)
+        )
+    except TypeError as exc:  # an option the method does not take
+        raise InputError(f"bad --option for {args.method}: {exc}") from None
+    print(
+        f"heatmap: {result.heatmap} ({result.tiles} tiles, {result.hot_tiles} hot, "
+        f"{result.skipped_tiles} skipped as nodata, {result.seconds:.1f} s on {result.device})"
+    )
+    if result.boxes is not None:
+        print(f"boxes: {result.boxes} ({result.n_boxes} {result.target_class} boxes)")
+    return 0

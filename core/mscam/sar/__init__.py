@@ -1,0 +1,55 @@
+"""SAR specifics: radiometric units and band roles, preprocessing, synthetic scenes and chips.
+
+Pure numpy except :func:`write_scene` and :func:`quicklook_png`, which write through GDAL
+(imported only when they run).
+"""
+
+from mscam.sar.chips import CHIP_CLASSES, ChipSet, build_chips
+from mscam.sar.quicklook import quicklook_png
+from mscam.sar.synth import PROFILES, SceneProfile, SyntheticScene, scene_profile, synthesize_scene
+from mscam.sar.synth_io import write_scene
+from mscam.sar.units import (
+    DB_WINDOWS,
+    DEFAULT_CALIBRATION,
+    ROLES,
+    UNITS,
+    amplitude_to_sigma0,
+    db_to_linear,
+    db_window,
+    detect_band_roles,
+    detect_units,
+    dn_to_sigma0,
+    linear_to_db,
+    sigma0_to_amplitude,
+    sigma0_to_dn,
+    to_model_units,
+    windows_for_roles,
+)
+
+__all__ = [
+    "CHIP_CLASSES",
+    "DB_WINDOWS",
+    "DEFAULT_CALIBRATION",
+    "PROFILES",
+    "ROLES",
+    "UNITS",
+    "ChipSet",
+    "SceneProfile",
+    "SyntheticScene",
+    "amplitude_to_sigma0",
+    "build_chips",
+    "db_to_linear",
+    "db_window",
+    "detect_band_roles",
+    "detect_units",
+    "dn_to_sigma0",
+    "linear_to_db",
+    "quicklook_png",
+    "scene_profile",
+    "sigma0_to_amplitude",
+    "sigma0_to_dn",
+    "synthesize_scene",
+    "to_model_units",
+    "windows_for_roles",
+    "write_scene",
+]

@@ -1,0 +1,121 @@
+"""Writing the heatmap: rows streamed into a tiled GTiff, finished as a Cloud Optimized GeoTIFF.
+
+GDAL's COG driver can only copy a finished dataset, so rows go first into a tiled, compressed
+GTiff under a temporary name beside the output; `finish()` builds the COG (overviews included)
+under a second temporary name and renames it onto the requested path. Until then nothing exists
+at that path; `discard()` (or leaving the `with` block on an error) removes both temporaries.
+The heatmap is on the input's own pixel grid: same size, geotransform and CRS, or the same GCPs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+
+from mscam.errors import InputError, OutputError
+from mscam.scene.raster import atomic_output, using_gdal
+
+HEATMAP_NODATA = -1.0
+
+
+class HeatmapWriter:
+    """Streams Float32 heatmap rows to `path` on the grid of the raster `like` (a GDAL dataset)."""
+
+    def __init__(self, path: str | os.PathLike, like, tags: dict[str, str]) -> None:
+        self.path = Path(path).absolute()
+        folder = self.path.parent
+        if not folder.is_dir():
+            raise OutputError(f"cannot write {path}: folder {folder} does not exist")
+        if not os.access(folder, os.W_OK):
+            raise OutputError(f"cannot write {path}: folder {folder} is not writable")
+        # The scratch GTiff is a hidden sibling: same filesystem, and the COG copy reads it.
+        self._scratch = folder / f".{self.path.stem}.{os.getpid()}.{id(self):x}.scratch.tif"
+        options = [
+            "TILED=YES",
+            "BLOCKXSIZE=256",
+            "BLOCKYSIZE=256",
+            "COMPRESS=DEFLATE",
+            "PREDICTOR=3",
+            "BIGTIFF=IF_SAFER",
+        ]
+        with using_gdal() as gdal:
+            try:
+                self._ds = gdal.GetDriverByName("GTiff").Create(
+                    str(self._scratch),
+                    like.RasterXSize,
+                    like.RasterYSize,
+                    1,
+                    gdal.GDT_Float32,
+                    options,
+                )
+            except RuntimeError as exc:
+                raise OutputError(f"cannot write {path}: {exc}") from None
+        geotransform = like.GetGeoTransform(can_return_null=True)
+        if geotransform is not None:
+            self._ds.SetGeoTransform(geotransform)
+            self._ds.SetProjection(like.GetProjection())
+        if like.GetGCPCount():
+            self._ds.SetGCPs(like.GetGCPs(), like.GetGCPProjection())
+        band = self._ds.GetRasterBand(1)
+        band.SetNoDataValue(HEATMAP_NODATA)
+        band.SetDescription("heatmap")
+        self._ds.SetMetadata({f"MSCAM_{key.upper()}": str(value) for key, value in tags.items()})
+
+    def write_rows(self, y0: int, rows: np.ndarray) -> None:
+        self._ds.GetRasterBand(1).WriteArray(np.ascontiguousarray(rows, np.float32), 0, y0)
+
+    def finish(self) -> Path:
+        """Build the COG with overviews and move it onto the requested path."""
+        self._ds.FlushCache()
+        self._ds = None
+        try:
+            with atomic_output(self.path) as temporary, using_gdal() as gdal:
+                try:
+                    gdal.Translate(
+                        temporary,
+                        str(self._scratch),
+                        format="COG",
+                        creationOptions=[
+                            "COMPRESS=DEFLATE",
+                            "PREDICTOR=YES",
+                            "BLOCKSIZE=256",
+                            "OVERVIEWS=IGNORE_EXISTING",
+                            "RESAMPLING=AVERAGE",
+                            "BIGTIFF=IF_SAFER",
+                        ],
+                    )
+                except RuntimeError as exc:
+                    raise OutputError(f"cannot write {self.path}: {exc}") from None
+        finally:
+            self.discard()
+        return self.path
+
+    def discard(self) -> None:
+        self._ds = None
+        for leftover in (self._scratch, self._scratch.with_name(self._scratch.name + ".aux.xml")):
+            leftover.unlink(missing_ok=True)
+
+    def __enter__(self) -> HeatmapWriter:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.discard()
+
+
+def heatmap_tags(path: str | os.PathLike) -> dict[str, str]:
+    """The tags `HeatmapWriter` recorded (method, model, target_class, …) in a heatmap."""
+    with using_gdal() as gdal:
+        try:
+            ds = gdal.Open(str(path))
+        except RuntimeError as exc:
+            raise InputError(f"cannot read heatmap {path}: {exc}") from None
+    return {
+        key[len("MSCAM_") :].lower(): value
+        for key, value in (ds.GetMetadata() or {}).items()
+        if key.startswith("MSCAM_")
+    }

@@ -1,0 +1,321 @@
+"""The scene pipeline: tiles → CNN → CAM → streaming mosaic → heatmap COG and localisation boxes.
+
+How tile maps are made comparable (so empty sea stays cold and tiles meet without seams):
+every tile first gets a forward pass (the prescreen). A tile whose target-class probability `p`
+(softmax of the logits) is below `min_score` is cold: its map is 0 and it costs no backward pass.
+A hot tile's map is `p · s(CAM)`: the CAM min-maxed on the tile, scaled by how sure the model is
+that the tile holds the class. So a heatmap value is at most the probability of the best tile that
+sees the pixel, and a per-tile min-max cannot paint an empty tile hot. Tiles are blended with a
+smooth window (`mosaic.py`).
+
+The unit of work is a `TileWindow` (a band of tile rows): `process_window(scene, window, settings)`
+reads it, runs the CNN and the CAM and returns its `BlendBlock`; it depends on nothing else, so
+windows can be spread over machines and their blocks added in any order. `explain_scene` is the
+single-machine loop over windows.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from mscam import __version__
+from mscam.cam import create_explainer
+from mscam.errors import Cancelled, InputError, OutputError
+from mscam.models import LoadedModel, load_model
+from mscam.scene.heatmap_writer import HEATMAP_NODATA, HeatmapWriter
+from mscam.scene.localize import find_boxes
+from mscam.scene.mosaic import BlendBlock, StreamingMosaic
+from mscam.scene.preprocess import ScenePreprocessor
+from mscam.scene.raster import RasterReader, open_raster_info
+from mscam.scene.tiling import TileGrid, TileWindow
+from mscam.scene.vector import write_boxes
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[float, str], None]
+CancelCheck = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class SceneSettings:
+    """Everything that decides a scene's result (hashable, so a worker can cache its model)."""
+
+    model: str | None = None  # model card path; None is the bundled default model
+    method: str = "ms-cam"
+    method_options: tuple[tuple[str, object], ...] = ()
+    target_class: str | None = None  # None: the card's first target class
+    tile: int | None = None  # None: the card's chip size
+    overlap: float = 0.25
+    threshold: float = 0.5
+    min_score: float = 0.5
+    batch: int = 64
+    device: str = "auto"
+    units: str | None = None  # None: detected from the raster
+    bands: tuple[str, ...] | None = None  # band roles; None: detected
+    max_nodata: float = 0.5  # tiles with a larger nodata share are skipped
+    architecture_file: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.min_score <= 1.0:
+            raise InputError(f"min-score must be in [0, 1], got {self.min_score}")
+        if not 0.0 < self.threshold <= 1.0:
+            raise InputError(f"threshold must be in (0, 1], got {self.threshold}")
+        if not 0.0 <= self.overlap < 1.0:
+            raise InputError(f"overlap must be in [0, 1), got {self.overlap}")
+        if self.batch < 1:
+            raise InputError(f"batch must be at least 1, got {self.batch}")
+        if self.tile is not None and self.tile < 8:
+            raise InputError(f"tile must be at least 8 pixels, got {self.tile}")
+
+
+@dataclass
+class TileScore:
+    """A hot tile: its pixel window and the target-class probability the model gave it."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    probability: float
+
+
+@dataclass
+class WindowResult:
+    block: BlendBlock
+    hot_tiles: list[TileScore]
+    tiles: int  # tiles given to the CNN
+    skipped: int  # tiles skipped as mostly nodata
+
+
+@dataclass
+class SceneResult:
+    heatmap: Path
+    boxes: Path | None
+    n_boxes: int
+    tiles: int
+    hot_tiles: int
+    skipped_tiles: int
+    seconds: float
+    device: str
+    target_class: str
+    extra: dict = field(default_factory=dict)
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise InputError(f"unknown device {device!r}; use auto, cpu or cuda")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("device cuda asked for, but torch sees no CUDA device")
+    return torch.device(device)
+
+
+class SceneJob:
+    """One scene prepared for processing: model, explainer, grid, reader and preprocessing."""
+
+    def __init__(self, scene: str | Path, settings: SceneSettings) -> None:
+        self.scene = Path(scene)
+        self.settings = settings
+        self.reader = RasterReader(self.scene)  # first: a bad input fails before the model loads
+        self.device = resolve_device(settings.device)
+        self.loaded: LoadedModel = load_model(
+            settings.model, device=self.device, architecture_file=settings.architecture_file
+        )
+        card = self.loaded.card
+        self.target_class = settings.target_class or card.target_classes[0]
+        if self.target_class not in card.classes:
+            raise InputError(
+                f"unknown target class {self.target_class!r}; the model knows: "
+                f"{', '.join(card.classes)}"
+            )
+        self.target_index = card.classes.index(self.target_class)
+        self.preprocessor = ScenePreprocessor(self.reader, card, settings.units, settings.bands)
+        self.grid = TileGrid(
+            self.reader.info.width,
+            self.reader.info.height,
+            settings.tile or card.chip_size,
+            settings.overlap,
+        )
+        self.explainer = create_explainer(
+            settings.method, self.loaded.model, card.target_layer, **dict(settings.method_options)
+        )
+
+    def process_window(self, window: TileWindow, cancel: CancelCheck | None = None) -> WindowResult:
+        """Read the window's rows, explain its tiles and blend them into a `BlendBlock`."""
+        info = self.reader.info
+        strip, valid = self.preprocessor.read(0, window.y0, info.width, window.y1 - window.y0)
+        block = BlendBlock.empty(window.y0, window.y1, info.width, valid=valid)
+        chips, places, skipped = [], [], 0
+        for tile in self.grid.tiles(window):
+            rows = slice(tile.y0 - window.y0, tile.y1 - window.y0)
+            chip = strip[:, rows, tile.x0 : tile.x1]
+            if 1.0 - valid[rows, tile.x0 : tile.x1].mean() > self.settings.max_nodata:
+                skipped += 1
+                continue
+            chips.append(np.nan_to_num(chip, nan=0.0))
+            places.append(tile)
+        hot: list[TileScore] = []
+        for start in range(0, len(chips), self.settings.batch):
+            if cancel is not None and cancel():
+                raise Cancelled("cancelled")
+            batch = torch.from_numpy(np.stack(chips[start : start + self.settings.batch]))
+            heat, probability = self.explain_batch(batch)
+            for tile, tile_heat, p in zip(
+                places[start : start + self.settings.batch], heat, probability
+            ):
+                block.add_tile(tile.x0, tile.y0, tile_heat)
+                if p >= self.settings.min_score:
+                    hot.append(TileScore(tile.x0, tile.y0, tile.x1, tile.y1, float(p)))
+        return WindowResult(block, hot, len(chips), skipped)
+
+    def explain_batch(self, batch: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Tile heat `p · s(CAM)` (zero below `min_score`) and `p`, for a batch of chips."""
+        min_score = self.settings.min_score
+
+        def prescreen(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+            return torch.softmax(logits.float(), dim=1)[:, self.target_index] >= min_score
+
+        out = self.explainer.compute(batch.to(self.device), self.target_index, keep=prescreen)
+        probability = torch.softmax(out.logits.float(), dim=1)[:, self.target_index]
+        heat = out.maps * probability[:, None, None] * out.kept[:, None, None]
+        return heat.cpu().numpy(), probability.cpu().numpy()
+
+    def tags(self) -> dict[str, str]:
+        card = self.loaded.card
+        options = ",".join(f"{k}={v}" for k, v in self.settings.method_options)
+        return {
+            "method": self.settings.method + (f"({options})" if options else ""),
+            "model": f"{card.name} {card.version}",
+            "target_class": self.target_class,
+            "tile": str(self.grid.tile),
+            "overlap": str(self.settings.overlap),
+            "min_score": str(self.settings.min_score),
+            "scaling": "probability * minmax(CAM) per tile, sin^2-window blend",
+            "version": __version__,
+        }
+
+
+@lru_cache(maxsize=2)
+def scene_job(scene: str, settings: SceneSettings) -> SceneJob:
+    """One `SceneJob` per (scene, settings) and process, so windows share the loaded model."""
+    return SceneJob(scene, settings)
+
+
+def process_window(scene: str, window: TileWindow, settings: SceneSettings) -> WindowResult:
+    """The unit of work that can travel: one window's blended block, from the scene path, the
+    window and the settings only."""
+    return scene_job(str(scene), settings).process_window(window)
+
+
+def explain_scene(
+    scene: str | Path,
+    heatmap: str | Path,
+    boxes: str | Path | None = None,
+    settings: SceneSettings | None = None,
+    *,
+    progress: Progress | None = None,
+    cancel: CancelCheck | None = None,
+    overwrite: bool = True,
+) -> SceneResult:
+    """Explain a whole scene: write the heatmap COG and, if asked, the boxes GeoPackage.
+
+    Nothing is left at `heatmap` or `boxes` if the run fails or is cancelled; the input is only
+    read. `progress(fraction, message)` is called after each window; `cancel()` is polled between
+    batches.
+    """
+    settings = settings or SceneSettings()
+    started = time.perf_counter()
+    heatmap, scene = Path(heatmap), Path(scene)
+    boxes = None if boxes is None else Path(boxes)
+    for output in (heatmap, boxes):
+        if output is None:
+            continue
+        if output.resolve() == scene.resolve():
+            raise OutputError(f"refusing to overwrite the input {scene}")
+        if output.exists() and not overwrite:
+            raise OutputError(f"{output} exists")
+        if not output.absolute().parent.is_dir():
+            raise OutputError(f"cannot write {output}: folder {output.parent} does not exist")
+    job = SceneJob(scene, settings)
+    report = progress or (lambda fraction, message: None)
+    windows = job.grid.windows()
+    totals = {"tiles": 0, "skipped": 0}
+    hot_tiles: list[TileScore] = []
+    with HeatmapWriter(heatmap, job.reader.dataset, job.tags()) as writer:
+        mosaic = StreamingMosaic(
+            job.reader.info.width, job.reader.info.height, writer.write_rows, nodata=HEATMAP_NODATA
+        )
+        for index, window in enumerate(windows):
+            result = job.process_window(window, cancel)
+            mosaic.add(result.block)
+            mosaic.flush(job.grid.final_rows_before(index, windows))
+            hot_tiles += result.hot_tiles
+            totals["tiles"] += result.tiles
+            totals["skipped"] += result.skipped
+            report((index + 1) / (len(windows) + 1), f"window {index + 1}/{len(windows)}")
+        if cancel is not None and cancel():
+            raise Cancelled("cancelled")
+        writer.finish()
+    n_boxes = 0
+    if boxes is not None:
+        try:
+            n_boxes = write_scene_boxes(
+                heatmap, boxes, settings.threshold, job.target_class, settings.method, hot_tiles
+            )
+        except BaseException:
+            heatmap.unlink(missing_ok=True)  # all or nothing
+            raise
+    if totals["skipped"] and totals["skipped"] == len(job.grid):
+        log.warning("every tile is mostly nodata: the heatmap is all nodata or zero")
+    report(1.0, "done")
+    return SceneResult(
+        heatmap,
+        boxes,
+        n_boxes,
+        totals["tiles"],
+        len(hot_tiles),
+        totals["skipped"],
+        time.perf_counter() - started,
+        str(job.device),
+        job.target_class,
+    )
+
+
+def write_scene_boxes(
+    heatmap: Path,
+    boxes: Path,
+    threshold: float,
+    target_class: str,
+    method: str,
+    hot_tiles: list[TileScore] | None = None,
+) -> int:
+    """Boxes of the heatmap's regions ≥ threshold, written to a GeoPackage; returns their count.
+
+    `score` is the highest target-class probability among the hot tiles that contain the box's
+    peak; without tile scores (boxes re-derived from a heatmap alone) it is the peak heat, which is
+    a lower bound of that probability.
+    """
+    found = find_boxes(heatmap, threshold)
+    records = []
+    for box in found:
+        px, py = box.peak_xy
+        covering = [
+            t.probability for t in hot_tiles or () if t.x0 <= px < t.x1 and t.y0 <= py < t.y1
+        ]
+        score = max(covering) if covering else box.peak
+        records.append(
+            box.record(
+                **{"class": target_class, "score": score, "method": method, "threshold": threshold}
+            )
+        )
+    write_boxes(boxes, records, open_raster_info(heatmap).crs_wkt or None)
+    return len(records)
