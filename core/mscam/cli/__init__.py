@@ -18,7 +18,7 @@ from mscam import __version__
 from mscam.errors import MscamError
 
 # Order is the order of `mscam --help`.
-COMMANDS: tuple[str, ...] = ("explain", "localize", "synth", "train", "demo")
+COMMANDS: tuple[str, ...] = ("explain", "localize", "evaluate", "synth", "train", "demo")
 
 
 class _Parser(argparse.ArgumentParser):
