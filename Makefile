@@ -15,8 +15,19 @@ PIP_CONSTRAINTS := core/constraints.txt
 export QT_QPA_PLATFORM ?= offscreen
 export XDG_RUNTIME_DIR ?= /tmp/mscam-xdg-$(shell id -u)
 export PYTHONDONTWRITEBYTECODE := 1
+# The public CAM libraries live in their own venv, for bench/parity_public.py and
+# tests/test_parity_public.py only (never in .venv). First what pytorch_grad_cam imports, under
+# numpy<2 (opencv 4.11 is the last that accepts numpy 1), and pytest; then grad-cam and torchcam
+# without their declared dependencies: grad-cam's torchvision does not import beside torch 2.13
+# (parity_public.py stubs the names it imports), and torchcam asks numpy>=1.26.
+BENCH_VENV ?= .venv-bench
+BENCH_PY := $(BENCH_VENV)/bin/python
+BENCH_PIP := $(BENCH_VENV)/bin/pip
+PUBLIC_CAMS := grad-cam==1.5.7 torchcam==0.5.0
+PUBLIC_CAM_DEPS := ttach==0.0.3 tqdm opencv-python-headless==4.11.0.86 scikit-learn matplotlib scipy pillow \
+  pytest
 
-.PHONY: setup system-packages test demo bench lint format clean
+.PHONY: setup system-packages test demo model bench bench-public package qgis lint format clean
 
 setup: system-packages $(VENV)/.installed
 
@@ -42,8 +53,46 @@ test: setup
 demo: setup
 	$(PY) -m mscam demo --out demo_out
 
+# Rebuild the bundled default model and its accuracy report (about 10 minutes on 2 cores).
+model: setup
+	$(PY) -m mscam train --out core/mscam/models/default --report bench/model
+
 bench: setup
 	$(PY) bench/bench_cam.py --out bench
+	$(MAKE) --no-print-directory bench-public
+
+bench-public: $(BENCH_VENV)/.installed
+	$(BENCH_PY) bench/parity_public.py --out bench
+	$(BENCH_PY) -m pytest -q -p no:cacheprovider tests/test_parity_public.py
+
+$(BENCH_VENV)/.installed: pyproject.toml $(PIP_CONSTRAINTS) | system-packages
+	test -x $(BENCH_PY) || $(SYSPY) -m venv --system-site-packages $(BENCH_VENV)
+	$(BENCH_PIP) install -q $(FIND_LINKS) -c $(PIP_CONSTRAINTS) "$(TORCH)"
+	$(BENCH_PIP) install -q $(FIND_LINKS) -c $(PIP_CONSTRAINTS) $(PUBLIC_CAM_DEPS)
+	$(BENCH_PIP) install -q --no-deps $(PUBLIC_CAMS)
+	$(BENCH_PIP) install -q --no-deps -e .
+	cd bench && $(abspath $(BENCH_PY)) -c "import numpy, parity_public as p; \
+	  assert numpy.__version__ < '2', numpy.__version__; \
+	  assert p.import_pytorch_grad_cam()[0] and p.import_torchcam()[0]"
+	touch $@
+
+# The QGIS plugin zip: mscam_qgis/ with metadata.txt and the engine bundled as mscam_qgis/ext/mscam.
+package:
+	$(SYSPY) scripts/package_plugin.py --out dist/mscam_qgis.zip
+
+# QGIS desktop on the working tree: the plugin through a symlink on QGIS_PLUGINPATH, the engine
+# from core/ and torch from the venv, in a private profile (build/qgis-profile) where it is enabled.
+# Open a scene with `make qgis QGIS_ARGS=scene.tif`.
+QGIS_DEV := $(CURDIR)/build/qgis-dev
+QGIS_ENV = QGIS_PLUGINPATH=$(QGIS_DEV)/plugins QGIS_CUSTOM_CONFIG_PATH=$(QGIS_DEV)/profile \
+  PYTHONPATH=$(CURDIR)/core:$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+QGIS_ARGS ?=
+qgis: setup
+	mkdir -p $(QGIS_DEV)/plugins $(QGIS_DEV)/profile $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
+	ln -sfn $(CURDIR)/mscam_qgis $(QGIS_DEV)/plugins/mscam_qgis
+	ln -sfn ../metadata.txt mscam_qgis/metadata.txt
+	$(QGIS_ENV) /usr/bin/qgis_process.bin plugins enable mscam_qgis >/dev/null
+	env -u QT_QPA_PLATFORM $(QGIS_ENV) qgis --noversioncheck $(QGIS_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -54,4 +103,4 @@ format: setup
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) build dist demo_out .pytest_cache .ruff_cache core/*.egg-info
+	rm -rf $(VENV) $(BENCH_VENV) build dist demo_out .pytest_cache .ruff_cache core/*.egg-info
