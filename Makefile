@@ -81,7 +81,7 @@ package:
 	$(SYSPY) scripts/package_plugin.py --out dist/mscam_qgis.zip
 
 # QGIS desktop on the working tree: the plugin through a symlink on QGIS_PLUGINPATH, the engine
-# from core/ and torch from the venv, in a private profile (build/qgis-profile) where it is enabled.
+# from core/ and torch from the venv, in a private profile (build/qgis-dev/profile) where it is enabled.
 # Open a scene with `make qgis QGIS_ARGS=scene.tif`.
 QGIS_DEV := $(CURDIR)/build/qgis-dev
 QGIS_ENV = QGIS_PLUGINPATH=$(QGIS_DEV)/plugins QGIS_CUSTOM_CONFIG_PATH=$(QGIS_DEV)/profile \

@@ -1,0 +1,59 @@
+"""`mscam:localize`: boxes again from an existing heatmap at another threshold, no CNN."""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterVectorDestination,
+)
+
+from ..styling import ResultStyler
+from .base import MscamAlgorithm, engine_errors, raster_path, tr
+
+HELP = """Draws localisation boxes from a heatmap written by Explain scene, at a new threshold, \
+without running the CNN again.
+
+<b>Heatmap</b>: a heatmap GeoTIFF from Explain scene (its tags give the class and the method).
+<b>Threshold</b>: heat a pixel needs to be part of a box (0.01–1); every 8-connected region above \
+it becomes one box.
+<b>Boxes</b>: the GeoPackage written, in the heatmap's CRS. Its score is the region's peak heat, a \
+lower bound of the tile probability Explain scene reports."""
+
+
+class LocalizeAlgorithm(MscamAlgorithm):
+    NAME = "localize"
+    DISPLAY = "Localize boxes from a heatmap"
+    GROUP = "Explain"
+    HELP = HELP
+
+    def initAlgorithm(self, config=None) -> None:
+        self.addParameter(QgsProcessingParameterRasterLayer("INPUT", tr("Heatmap")))
+        self.addParameter(QgsProcessingParameterNumber(
+            "THRESHOLD", tr("Box threshold (heat)"), type=QgsProcessingParameterNumber.Double,
+            defaultValue=0.5, minValue=0.01, maxValue=1.0,
+        ))
+        boxes = QgsProcessingParameterVectorDestination(
+            "BOXES", tr("Boxes"), type=QgsProcessing.TypeVectorPolygon,
+        )
+        boxes.setSupportsNonFileBasedOutput(False)
+        self.addParameter(boxes)
+
+    def processAlgorithm(self, parameters, context, feedback):
+        heatmap = raster_path(self.parameterAsRasterLayer(parameters, "INPUT", context), "INPUT")
+        threshold = self.parameterAsDouble(parameters, "THRESHOLD", context)
+        boxes = self.parameterAsOutputLayer(parameters, "BOXES", context)
+        with engine_errors():
+            from mscam.scene.heatmap_writer import heatmap_tags
+            from mscam.scene.pipeline import write_scene_boxes
+
+            tags = heatmap_tags(heatmap)
+            target_class = tags.get("target_class", "target")
+            count = write_scene_boxes(heatmap, boxes, threshold, target_class,
+                                      tags.get("method", "unknown"))
+        feedback.setProgress(100)
+        feedback.pushInfo(f"{count} {target_class} boxes at threshold {threshold}")
+        ResultStyler.attach(context, boxes, "boxes", tr(f"{target_class} boxes ≥ {threshold:.2f}"),
+                            near=heatmap)
+        return {"BOXES": boxes}
