@@ -4,7 +4,6 @@ deterministic."""
 from __future__ import annotations
 
 import torch
-
 from mscam.models import load_model
 from mscam.models.train import TrainConfig, to_input, train
 from mscam.sar.chips import build_chips

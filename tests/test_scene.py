@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from mscam.errors import Cancelled, InputError, OutputError
+from mscam.scene.localize import _Region, merge_regions
 from mscam.scene.mosaic import BlendBlock, StreamingMosaic, blend_window
 from mscam.scene.pipeline import SceneJob, SceneSettings, explain_scene, write_scene_boxes
 from mscam.scene.raster import GCP, open_raster_info
@@ -192,6 +193,33 @@ def test_target_on_a_tile_corner_is_one_box_at_the_right_place(tmp_path, model_c
     assert box["area_m2"] == pytest.approx(
         100.0 * (box["px_x1"] - box["px_x0"] + 1) * (box["px_y1"] - box["px_y0"] + 1), rel=0.5
     )
+
+
+def region(x0, y0, x1, y1, peak=0.5, pixels=4):
+    return _Region(x0, y0, x1, y1, peak, peak * pixels, pixels, (x0, y0))
+
+
+def test_regions_closer_than_the_gap_merge_into_one_box():
+    # a chain a–b–c, each 2 px from the next, and d far away
+    chain = [region(0, 0, 4, 4, 0.6), region(7, 0, 9, 3, 0.9, 2), region(12, 2, 14, 6, 0.7)]
+    far = region(40, 40, 42, 42)
+    merged = merge_regions([*chain, far], gap=3)
+    assert len(merged) == 2
+    big = max(merged, key=lambda r: r.pixels)
+    assert (big.x0, big.y0, big.x1, big.y1) == (0, 0, 14, 6)
+    assert big.peak == 0.9 and big.peak_xy == (7, 0) and big.pixels == 10
+    assert big.total == pytest.approx(0.6 * 4 + 0.9 * 2 + 0.7 * 4)
+    assert len(merge_regions([region(0, 0, 4, 4), region(7, 0, 9, 3)], gap=2)) == 2
+    assert len(merge_regions([region(0, 0, 4, 4), region(5, 5, 6, 6)], gap=-1)) == 2
+
+
+def test_a_split_target_is_one_box_unless_merging_is_off(tmp_path, model_card):
+    targets = [(100, 100, 110, 108), (112, 100, 122, 108)]  # two blobs 2 px apart
+    _, heat, boxes, _ = run_scene(tmp_path, model_card, sea_scene(targets=targets),
+                                      threshold=0.5)
+    assert len(read_boxes(boxes)) == 1
+    assert write_scene_boxes(heat, tmp_path / "split.gpkg", 0.5, "ship", "ms-cam",
+                             merge_gap=-1) == 2
 
 
 def test_empty_sea_gives_no_boxes_and_a_cold_heatmap(tmp_path, model_card):

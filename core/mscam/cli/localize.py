@@ -12,6 +12,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("heatmap", help="heatmap GeoTIFF written by `mscam explain`")
     parser.add_argument("--boxes", required=True, help="output GeoPackage")
     parser.add_argument("--threshold", type=float, required=True, help="heat threshold in (0, 1]")
+    parser.add_argument("--merge-gap", type=int, default=3,
+                        help="regions this close (pixels) are one box; -1: never merge (default 3)")
     parser.add_argument("--target-class", help="class name for the boxes; default: the heatmap's")
     parser.set_defaults(run=run)
 
@@ -27,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
         args.threshold,
         args.target_class or tags.get("target_class", "target"),
         tags.get("method", "unknown"),
+        merge_gap=args.merge_gap,
     )
     print(f"boxes: {args.boxes} ({n} boxes at threshold {args.threshold})")
     return 0

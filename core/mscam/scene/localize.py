@@ -95,9 +95,75 @@ def _threshold_mask(heat_band, mask_band, threshold: float) -> None:
         mask_band.WriteArray((rows >= threshold).astype(np.uint8), 0, y0)
 
 
-def find_boxes(heatmap: str | Path, threshold: float, *, min_pixels: int = 1) -> list[Box]:
+@dataclass
+class _Region:
+    """A region's pixel box (inclusive) and the sums its statistics need."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    peak: float
+    total: float
+    pixels: int
+    peak_xy: tuple[int, int]
+
+    def near(self, other: _Region, gap: int) -> bool:
+        return (
+            self.x0 - gap <= other.x1
+            and other.x0 - gap <= self.x1
+            and self.y0 - gap <= other.y1
+            and other.y0 - gap <= self.y1
+        )
+
+    def absorb(self, other: _Region) -> None:
+        if other.peak > self.peak:
+            self.peak, self.peak_xy = other.peak, other.peak_xy
+        self.x0, self.y0 = min(self.x0, other.x0), min(self.y0, other.y0)
+        self.x1, self.y1 = max(self.x1, other.x1), max(self.y1, other.y1)
+        self.total += other.total
+        self.pixels += other.pixels
+
+
+def merge_regions(regions: list[_Region], gap: int) -> list[_Region]:
+    """Merge regions whose boxes come within `gap` pixels of each other, until none do.
+
+    An image-gated CAM can split one ship into several bright blobs a few pixels apart; an analyst
+    wants one box. Candidate pairs come from a coarse grid, so a scene with thousands of regions
+    does not cost n² comparisons.
+    """
+    if gap < 0 or len(regions) < 2:
+        return regions
+    merged = True
+    while merged:
+        merged = False
+        cell = 64 + gap
+        grid: dict[tuple[int, int], list[int]] = {}
+        for index, r in enumerate(regions):
+            for cy in range((r.y0 - gap) // cell, (r.y1 + gap) // cell + 1):
+                for cx in range((r.x0 - gap) // cell, (r.x1 + gap) // cell + 1):
+                    grid.setdefault((cx, cy), []).append(index)
+        alive = [True] * len(regions)
+        for index, r in enumerate(regions):
+            if not alive[index]:
+                continue
+            for cy in range((r.y0 - gap) // cell, (r.y1 + gap) // cell + 1):
+                for cx in range((r.x0 - gap) // cell, (r.x1 + gap) // cell + 1):
+                    for other in grid.get((cx, cy), ()):
+                        if other != index and alive[other] and r.near(regions[other], gap):
+                            r.absorb(regions[other])
+                            alive[other] = False
+                            merged = True
+        regions = [r for r, keep in zip(regions, alive) if keep]
+    return regions
+
+
+def find_boxes(
+    heatmap: str | Path, threshold: float, *, min_pixels: int = 1, merge_gap: int = 3
+) -> list[Box]:
     """Boxes of the 8-connected regions where the heatmap is ≥ `threshold` (nodata excluded),
-    strongest first."""
+    strongest first. Regions whose boxes come within `merge_gap` pixels of each other are one box
+    (a negative gap keeps every region on its own)."""
     if not 0.0 < threshold <= 1.0:
         raise InputError(f"threshold must be in (0, 1], got {threshold}")
     with RasterReader(heatmap) as reader, using_gdal() as gdal:
@@ -113,39 +179,26 @@ def find_boxes(heatmap: str | Path, threshold: float, *, min_pixels: int = 1) ->
         try:
             mask_band = mask_ds.GetRasterBand(1)
             _threshold_mask(heat_band, mask_band, threshold)
-            regions = ogr.GetDriverByName("Memory").CreateDataSource("regions")
-            layer = regions.CreateLayer("regions", geom_type=ogr.wkbPolygon)
+            polygons = ogr.GetDriverByName("Memory").CreateDataSource("regions")
+            layer = polygons.CreateLayer("regions", geom_type=ogr.wkbPolygon)
             layer.CreateField(ogr.FieldDefn("value", ogr.OFTInteger))
             # No geotransform on the mask: polygons come out in pixel coordinates.
             gdal.Polygonize(mask_band, mask_band, layer, 0, ["8CONNECTED=8"])
-            mapper = footprint_mapper(reader.info)
-            boxes = []
-            for feature in layer:
-                geometry = feature.GetGeometryRef()
-                minx, maxx, miny, maxy = geometry.GetEnvelope()
-                box = _region_box(
-                    reader,
-                    geometry,
-                    round(minx),
-                    round(miny),
-                    round(maxx) - 1,
-                    round(maxy) - 1,
-                    mapper,
-                )
-                if box.pixels >= min_pixels:
-                    boxes.append(box)
+            regions = [_region(reader, feature.GetGeometryRef()) for feature in layer]
         finally:
             mask_ds = None
             gdal.Unlink(mask_path)
+        mapper = footprint_mapper(reader.info)
+    boxes = [_box(r, mapper) for r in merge_regions(regions, merge_gap) if r.pixels >= min_pixels]
     return sorted(boxes, key=lambda b: -b.peak)
 
 
-def _region_box(
-    reader: RasterReader, geometry, x0: int, y0: int, x1: int, y1: int, mapper: PixelMapper | None
-) -> Box:
-    """Statistics of one region (inclusive pixel box x0…x1, y0…y1) from the heatmap under it."""
+def _region(reader: RasterReader, geometry) -> _Region:
+    """One polygonized region's pixel box and statistics, from the heatmap under its box."""
     from osgeo import gdal, ogr
 
+    minx, maxx, miny, maxy = geometry.GetEnvelope()
+    x0, y0, x1, y1 = round(minx), round(miny), round(maxx) - 1, round(maxy) - 1
     w, h = x1 - x0 + 1, y1 - y0 + 1
     heat = reader.read(x0, y0, w, h, bands=[1], mask_nodata=True)[0]
     inside_ds = gdal.GetDriverByName("MEM").Create("", w, h, 1, gdal.GDT_Byte)
@@ -159,23 +212,44 @@ def _region_box(
     inside = inside_ds.GetRasterBand(1).ReadAsArray().astype(bool) & np.isfinite(heat)
     values = heat[inside].astype(np.float64)
     peak_row, peak_col = np.unravel_index(np.argmax(np.where(inside, heat, -np.inf)), heat.shape)
-    if mapper is None:
-        ring = ((x0, y0), (x1 + 1, y0), (x1 + 1, y1 + 1), (x0, y1 + 1), (x0, y0))
-        area = None
-    else:
-        ring = tuple(mapper.boxes_to_map([(x0, y0, x1, y1)])[0])
-        pixel = mapper.boxes_to_map([(x0, y0, x0, y0)])[0]
-        pixel_area = ring_area_m2(pixel, mapper.crs_wkt)
-        area = None if pixel_area is None else pixel_area * int(values.size)
-    return Box(
+    return _Region(
         x0,
         y0,
         x1,
         y1,
-        peak=float(values.max()) if values.size else 0.0,
-        mean=float(values.mean()) if values.size else 0.0,
-        pixels=int(values.size),
-        peak_xy=(x0 + int(peak_col), y0 + int(peak_row)),
+        float(values.max()) if values.size else 0.0,
+        float(values.sum()),
+        int(values.size),
+        (x0 + int(peak_col), y0 + int(peak_row)),
+    )
+
+
+def _box(r: _Region, mapper: PixelMapper | None) -> Box:
+    """The region as a Box: footprint in the raster's CRS (pixels without one), area in m²."""
+    if mapper is None:
+        ring = (
+            (r.x0, r.y0),
+            (r.x1 + 1, r.y0),
+            (r.x1 + 1, r.y1 + 1),
+            (r.x0, r.y1 + 1),
+            (r.x0, r.y0),
+        )
+        area = None
+    else:
+        ring = tuple(mapper.boxes_to_map([(r.x0, r.y0, r.x1, r.y1)])[0])
+        pixel_area = ring_area_m2(
+            mapper.boxes_to_map([(r.x0, r.y0, r.x0, r.y0)])[0], mapper.crs_wkt
+        )
+        area = None if pixel_area is None else pixel_area * r.pixels
+    return Box(
+        r.x0,
+        r.y0,
+        r.x1,
+        r.y1,
+        peak=r.peak,
+        mean=r.total / r.pixels if r.pixels else 0.0,
+        pixels=r.pixels,
+        peak_xy=r.peak_xy,
         ring=tuple((float(x), float(y)) for x, y in ring),
         area_m2=area,
     )

@@ -61,6 +61,7 @@ class SceneSettings:
     units: str | None = None  # None: detected from the raster
     bands: tuple[str, ...] | None = None  # band roles; None: detected
     max_nodata: float = 0.5  # tiles with a larger nodata share are skipped
+    merge_gap: int = 3  # regions whose boxes come within this many pixels are one box
     architecture_file: str | None = None
 
     def __post_init__(self) -> None:
@@ -269,7 +270,8 @@ def explain_scene(
     if boxes is not None:
         try:
             n_boxes = write_scene_boxes(
-                heatmap, boxes, settings.threshold, job.target_class, settings.method, hot_tiles
+                heatmap, boxes, settings.threshold, job.target_class, settings.method, hot_tiles,
+                merge_gap=settings.merge_gap,
             )
         except BaseException:
             heatmap.unlink(missing_ok=True)  # all or nothing
@@ -297,14 +299,17 @@ def write_scene_boxes(
     target_class: str,
     method: str,
     hot_tiles: list[TileScore] | None = None,
+    *,
+    merge_gap: int = 3,
 ) -> int:
     """Boxes of the heatmap's regions ≥ threshold, written to a GeoPackage; returns their count.
+    Regions within `merge_gap` pixels of each other are one box (`localize.merge_regions`).
 
     `score` is the highest target-class probability among the hot tiles that contain the box's
     peak; without tile scores (boxes re-derived from a heatmap alone) it is the peak heat, which is
     a lower bound of that probability.
     """
-    found = find_boxes(heatmap, threshold)
+    found = find_boxes(heatmap, threshold, merge_gap=merge_gap)
     records = []
     for box in found:
         px, py = box.peak_xy
