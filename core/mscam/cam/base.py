@@ -123,6 +123,44 @@ def model_device(model: nn.Module, fallback: torch.device) -> torch.device:
     return fallback
 
 
+def check_targets(targets: Targets, batch: int) -> int | Tensor | None:
+    """Validate `targets` (None, an int, or one int per sample of a batch of `batch`) before the
+    forward pass; the class count is checked by `resolve_targets` once logits exist."""
+    if targets is None:
+        return None
+    if isinstance(targets, bool):
+        raise TypeError("targets must be None, an int or one int per sample")
+    if isinstance(targets, int):
+        if targets < 0:
+            raise ValueError(f"target class {targets} is out of range")
+        return targets
+    values = torch.as_tensor(targets).flatten()
+    if values.is_floating_point() or values.dtype == torch.bool:
+        raise TypeError("targets must be integers")
+    if values.numel() != batch:
+        raise ValueError(f"got {values.numel()} targets for {batch} samples")
+    if bool((values < 0).any()):
+        raise ValueError(f"target class {int(values.min())} is out of range")
+    return values.long()
+
+
+def resolve_targets(targets: int | Tensor | None, logits: Tensor) -> Tensor:
+    """One class per sample: the predicted class where `targets` is None; range-checked."""
+    n_classes = logits.shape[1]
+    if targets is None:
+        return logits.detach().argmax(dim=1)
+    if isinstance(targets, int):
+        chosen = torch.full((logits.shape[0],), targets, dtype=torch.long)
+    else:
+        chosen = targets
+    chosen = chosen.to(logits.device)
+    if bool((chosen >= n_classes).any()):
+        raise ValueError(
+            f"target class {int(chosen.max())} is out of range for {n_classes} classes"
+        )
+    return chosen
+
+
 class BaseCAM(abc.ABC):
     """A CAM explainer bound to a model and a target layer.
 
@@ -186,7 +224,7 @@ class BaseCAM(abc.ABC):
         if self.target_layer is None:
             self.target_layer = resolve_layer(self.model, locate_target_layer(self.model, x))
         step = self.batch_size or x.shape[0]
-        per_sample = self._check_targets(targets, x.shape[0])
+        per_sample = check_targets(targets, x.shape[0])
         outputs = []
         with eval_mode(self.model):
             for start in range(0, x.shape[0], step):
@@ -216,7 +254,7 @@ class BaseCAM(abc.ABC):
         keep: Callable[[Tensor, Tensor], Tensor] | None,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         logits, activations = self._forward(x)
-        chosen = self._resolve_targets(targets, logits)
+        chosen = resolve_targets(targets, logits)
         kept = torch.ones_like(chosen, dtype=torch.bool)
         if keep is not None:
             kept = torch.as_tensor(keep(logits.detach(), chosen), dtype=torch.bool, device=x.device)
@@ -294,41 +332,6 @@ class BaseCAM(abc.ABC):
         if not x.is_floating_point():
             x = x.float()
         return x.detach()
-
-    @staticmethod
-    def _check_targets(targets: Targets, batch: int) -> int | Tensor | None:
-        if targets is None:
-            return None
-        if isinstance(targets, bool):
-            raise TypeError("targets must be None, an int or one int per sample")
-        if isinstance(targets, int):
-            if targets < 0:
-                raise ValueError(f"target class {targets} is out of range")
-            return targets
-        values = torch.as_tensor(targets).flatten()
-        if values.is_floating_point() or values.dtype == torch.bool:
-            raise TypeError("targets must be integers")
-        if values.numel() != batch:
-            raise ValueError(f"got {values.numel()} targets for {batch} samples")
-        if bool((values < 0).any()):
-            raise ValueError(f"target class {int(values.min())} is out of range")
-        return values.long()
-
-    @staticmethod
-    def _resolve_targets(targets: int | Tensor | None, logits: Tensor) -> Tensor:
-        n_classes = logits.shape[1]
-        if targets is None:
-            return logits.detach().argmax(dim=1)
-        if isinstance(targets, int):
-            chosen = torch.full((logits.shape[0],), targets, dtype=torch.long)
-        else:
-            chosen = targets
-        chosen = chosen.to(logits.device)
-        if bool((chosen >= n_classes).any()):
-            raise ValueError(
-                f"target class {int(chosen.max())} is out of range for {n_classes} classes"
-            )
-        return chosen
 
     @staticmethod
     def _finish(maps: Tensor, size: tuple[int, int], normalize: bool) -> Tensor:

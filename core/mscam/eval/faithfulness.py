@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mscam.cam.base import BaseCAM, Targets, eval_mode, model_device
+from mscam.cam.base import Targets, check_targets, eval_mode, model_device, resolve_targets
 
 #: What replaces removed pixels: a name ("mean", "zero", "blur"), a constant, one constant per
 #: channel, or a tensor broadcastable to the input.
@@ -122,9 +122,9 @@ def _targets_and_scores(
     """The explained classes (predicted on ``x`` when None) and their probabilities Y on ``x``."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
-    checked = BaseCAM._check_targets(targets, x.shape[0])
+    checked = check_targets(targets, x.shape[0])
     logits = torch.cat([model(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)])
-    chosen = BaseCAM._resolve_targets(checked, logits)
+    chosen = resolve_targets(checked, logits)
     return chosen, torch.softmax(logits, dim=1).gather(1, chosen[:, None])[:, 0]
 
 
