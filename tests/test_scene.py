@@ -308,7 +308,7 @@ def test_cancelled_run_leaves_nothing_behind(tmp_path, model_card):
             scene,
             out / "h.tif",
             out / "b.gpkg",
-            settings(model_card),
+            settings(model_card, batch=8),
             cancel=lambda: next(calls) >= 2,
         )
     assert list(out.iterdir()) == []

@@ -45,10 +45,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=0.5,
         help="target-class probability a tile needs to get a CAM (default 0.5)",
     )
-    parser.add_argument("--merge-gap", type=int, default=3,
-                        help="regions this close (pixels) are one box; -1: never merge (default 3)")
+    parser.add_argument(
+        "--merge-gap",
+        type=int,
+        default=3,
+        help="regions this close (pixels) are one box; -1: never merge (default 3)",
+    )
     parser.add_argument("--batch", type=int, default=64, help="tiles per batch (default 64)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
     parser.add_argument("--units", help="input units (dB, linear, amplitude, DN); default: detect")
     parser.add_argument("--bands", help="band roles in order, e.g. VV,VH; default: detect")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -98,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         bands=tuple(b.strip() for b in args.bands.split(",")) if args.bands else None,
         architecture_file=args.architecture_file,
         merge_gap=args.merge_gap,
+        threads=args.threads,
     )
     try:
         result = explain_scene(

@@ -18,7 +18,22 @@ from mscam.sar.units import db_window, detect_band_roles, detect_units, to_model
 
 log = logging.getLogger(__name__)
 
-SAMPLE_SIDE = 512  # unit detection looks at a decimated read of at most this many pixels a side
+SAMPLE_WINDOWS = 4  # unit detection reads a 4 × 4 grid of windows …
+SAMPLE_SIDE = 64  # … of 64 × 64 pixels: enough values, and no whole-scene read
+
+
+def sample_windows(reader) -> np.ndarray:
+    """(bands, n, SAMPLE_SIDE) values from a grid of small windows spread over the raster.
+
+    A decimated read of the whole raster would read every block of a file without overviews
+    (seconds and hundreds of MB of cache on a full GRD); a few windows tell the units as well.
+    """
+    info = reader.info
+    side_x, side_y = min(SAMPLE_SIDE, info.width), min(SAMPLE_SIDE, info.height)
+    xs = np.linspace(0, info.width - side_x, SAMPLE_WINDOWS).round().astype(int)
+    ys = np.linspace(0, info.height - side_y, SAMPLE_WINDOWS).round().astype(int)
+    windows = [reader.read(int(x), int(y), side_x, side_y) for y in ys for x in xs]
+    return np.concatenate([w.reshape(info.band_count, -1) for w in windows], axis=1)
 
 
 class ScenePreprocessor:
@@ -55,7 +70,7 @@ class ScenePreprocessor:
             )
         else:
             self.band_indices = [self.roles.index(role) for role in wanted]
-        sample = reader.sample(SAMPLE_SIDE) if units is None else None
+        sample = sample_windows(reader) if units is None else None
         if sample is not None and not np.isfinite(sample[self.band_indices]).any():
             log.warning("%s holds no valid pixel (all nodata)", reader.path)
             units, sample = card.input_units, None

@@ -91,6 +91,22 @@ def using_gdal() -> Iterator[Any]:
         gdal.PopErrorHandler()
 
 
+@contextmanager
+def limited_block_cache(max_bytes: int = 256 * 2**20) -> Iterator[None]:
+    """GDAL's block cache capped at `max_bytes` for the block (GDAL's default is 5 % of RAM).
+
+    A streaming pass touches every block once, so a big cache only grows memory with the scene.
+    """
+    with using_gdal() as gdal:
+        previous = gdal.GetCacheMax()
+        gdal.SetCacheMax(min(previous, max_bytes))
+    try:
+        yield
+    finally:
+        with using_gdal() as gdal:
+            gdal.SetCacheMax(previous)
+
+
 def crs_to_wkt(crs: str | int | None) -> str:
     """WKT of ``crs`` given as WKT, ``"EPSG:32633"``, a PROJ string or an EPSG code; "" for None."""
     if crs is None or crs == "":
@@ -243,7 +259,6 @@ class RasterReader:
                 out[slot, cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0] = data
         return out
 
-
     def sample(self, max_side: int = 512, mask_nodata: bool = True) -> np.ndarray:
         """The whole raster decimated to at most ``max_side`` pixels a side, (bands, h, w) float32.
 
@@ -265,6 +280,7 @@ class RasterReader:
                 if nodata is not None and not np.isnan(nodata):
                     data[index][data[index] == np.float32(nodata)] = np.nan
         return data
+
 
 def open_raster_info(path: PathLike) -> RasterInfo:
     """Describe the raster at ``path`` (size, dtype, nodata, geotransform or GCPs, bands)."""
@@ -317,8 +333,11 @@ def write_geotiff(
     if data.ndim != 3 or 0 in data.shape:
         raise InputError(f"write_geotiff needs a (bands, H, W) array, got shape {data.shape}")
     count, height, width = data.shape
-    for name, items in (("band_descriptions", band_descriptions), ("band_metadata", band_metadata),
-                        ("band_units", band_units)):
+    for name, items in (
+        ("band_descriptions", band_descriptions),
+        ("band_metadata", band_metadata),
+        ("band_units", band_units),
+    ):
         if items is not None and len(items) != count:
             raise InputError(f"{len(items)} {name} given for {count} bands")
     from osgeo import gdal_array
