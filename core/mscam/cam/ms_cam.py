@@ -36,7 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from mscam.cam.base import DEFAULT_MAX_ELEMENTS, BaseCAM, LayerSpec
-from mscam.cam.ops import channel_chunk, minmax, resize
+from mscam.cam.ops import channel_chunk, channel_range, resize
 from mscam.cam.self_matching import (
     MatchSize,
     check_match_size,
@@ -111,16 +111,23 @@ class MSCAM(BaseCAM):
         """`Σ_k ω_cha_k · s(Up_Q(A_k)) ∘ Up_Q(ω_ele_k) ∘ Ĩ`, a chunk of channels at a time.
 
         The product of two upsampled maps is not linear in them, so the upsampled channels are
-        needed; chunking bounds them to `max_elements`.
+        needed; chunking bounds them to `max_elements`. Their normalisation is not: with `m_k, M_k`
+        the min and max of `Up_Q(A_k)` and `c_k = ω_cha_k / (M_k − m_k)`, the sum is
+        `Σ_k c_k Up_Q(A_k) ∘ Up_Q(ω_ele_k) − Up_Q(Σ_k c_k m_k ω_ele_k)`, so the ranges come from
+        `channel_range` and the shift is resized once.
         """
         size = tuple(image.shape[-2:])
-        total = torch.zeros_like(image)
+        if self.channel_norm:
+            low, high = channel_range(activations, size, self.max_elements)
+            span = high - low
+            channel = torch.where(span > 0, channel / torch.where(span > 0, span, 1), 0)
+            total = -resize(torch.einsum("bk,bkhw->bhw", channel * low, element), size)
+        else:
+            total = torch.zeros_like(image)
         chunk = channel_chunk(activations.shape[0], size, self.max_elements)
         for start in range(0, activations.shape[1], chunk):
             part = slice(start, start + chunk)
             features = resize(activations[:, part], size)
-            if self.channel_norm:
-                features = minmax(features)
             gates = resize(element[:, part], size)
             total += torch.einsum("bk,bkhw->bhw", channel[:, part], features * gates)
         return total * image

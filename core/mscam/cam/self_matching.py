@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from mscam.cam.base import DEFAULT_MAX_ELEMENTS, BaseCAM, LayerSpec
-from mscam.cam.ops import channel_chunk, channel_range, minmax, resize
+from mscam.cam.ops import channel_range, minmax, resize
 from mscam.cam.weights import channel_weight as weight_function
 
 MatchSize = Union[None, int, tuple[int, int]]
@@ -28,12 +28,11 @@ def matched_sum(
     Computed without materialising the B·K·Qh·Qw stack: bilinear resizing is linear and keeps
     constants, so with `m_k, M_k` the min and max of `Up_Q(F_k)` and `c_k = w_k / (M_k − m_k)`,
     `Σ_k w_k s(Up_Q(F_k)) = Up_Q(Σ_k c_k F_k) − Σ_k c_k m_k`. Only the per-channel ranges need the
-    upsampled channels, and those are computed a chunk of channels at a time. A constant channel
-    normalises to zeros (`c_k = 0`), as `s` defines.
+    upsampled channels, and `channel_range` finds them from a few rows and columns of each
+    (exactly). A constant channel normalises to zeros (`c_k = 0`), as `s` defines.
     """
     size = tuple(image.shape[-2:])
-    chunk = channel_chunk(features.shape[0], size, max_elements)
-    low, high = channel_range(features, size, chunk)
+    low, high = channel_range(features, size, max_elements)
     span = high - low
     coeff = torch.where(span > 0, weights / torch.where(span > 0, span, 1), 0)
     summed = resize(torch.einsum("bk,bkhw->bhw", coeff, features), size)
