@@ -27,7 +27,7 @@ PUBLIC_CAMS := grad-cam==1.5.7 torchcam==0.5.0
 PUBLIC_CAM_DEPS := ttach==0.0.3 tqdm opencv-python-headless==4.11.0.86 scikit-learn matplotlib scipy pillow \
   pytest
 
-.PHONY: setup system-packages test demo model bench bench-public package qgis lint format clean
+.PHONY: setup system-packages test demo model bench bench-public eval package qgis lint format clean
 
 setup: system-packages $(VENV)/.installed
 
@@ -59,7 +59,13 @@ model: setup
 
 bench: setup
 	$(PY) bench/bench_cam.py --out bench
+	$(PY) bench/bench_scene.py --out bench
 	$(MAKE) --no-print-directory bench-public
+
+# The method comparison on SAR: every CAM method and MS-CAM option on held-out synthetic chips and
+# scenes with the default model (WSOL, faithfulness, scene F1, time per tile) → bench/eval/.
+eval: setup
+	$(PY) bench/eval/run_eval.py --out bench/eval
 
 bench-public: $(BENCH_VENV)/.installed
 	$(BENCH_PY) bench/parity_public.py --out bench

@@ -1,0 +1,160 @@
+"""What every benchmark here shares: the model, the batch, the timer and the record of the machine.
+
+Used by `bench_cam.py` (the engine against a bare forward and forward+backward) and by
+`parity_public.py` (the engine against the public CAM libraries), so that both time the same
+workload the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from statistics import median
+from typing import Any
+
+import torch
+from mscam.models import build_architecture
+from torch import nn
+
+ARCHITECTURE = "resnet18-sar"
+TARGET_LAYER = "layer4"
+IN_CHANNELS = 2
+NUM_CLASSES = 4
+
+
+def build_model(width: int = 64, seed: int = 0, device: str = "cpu") -> nn.Module:
+    """The mid-size CNN of the benchmarks: mscam's ResNet-18 for SAR chips, seeded, in eval mode.
+
+    Its weights are random (He initialisation): timings and formula parity do not depend on
+    training. Its parameters require gradients, as a model fresh from training does.
+    """
+    torch.manual_seed(seed)
+    model = build_architecture(
+        ARCHITECTURE, in_channels=IN_CHANNELS, num_classes=NUM_CLASSES, width=width
+    )
+    return model.to(device).eval()
+
+
+def make_batch(
+    batch: int, size: int, seed: int = 1, device: str = "cpu"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`batch` two-channel `size`×`size` tiles in [0, 1) and one target class per tile."""
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.rand(batch, IN_CHANNELS, size, size, generator=generator)
+    targets = torch.arange(batch) % NUM_CLASSES
+    return x.to(device), targets.to(device)
+
+
+def synchronizer(device: str) -> Callable[[], None]:
+    """Waits for the device's queued work, so that a timer measures it (no-op on the CPU)."""
+    if torch.device(device).type == "cuda":
+        return torch.cuda.synchronize
+    return lambda: None
+
+
+def time_rounds(
+    jobs: Mapping[str, Callable[[], object]],
+    *,
+    warmup: int,
+    repeats: int,
+    device: str = "cpu",
+) -> dict[str, list[float]]:
+    """Wall-clock seconds of each job, `repeats` times, after `warmup` untimed rounds.
+
+    The jobs run in rounds (each job once per round) rather than one after the other, so that
+    a slow drift of the machine (frequency, a neighbour's load) spreads over all of them.
+    """
+    sync = synchronizer(device)
+    for _ in range(warmup):
+        for job in jobs.values():
+            job()
+    sync()
+    seconds: dict[str, list[float]] = {name: [] for name in jobs}
+    for _ in range(repeats):
+        for name, job in jobs.items():
+            sync()
+            start = time.perf_counter()
+            job()
+            sync()
+            seconds[name].append(time.perf_counter() - start)
+    return seconds
+
+
+def summary(seconds: list[float], batch: int) -> dict[str, Any]:
+    """Median (and best) seconds per batch and tiles per second, with every run kept."""
+    middle = median(seconds)
+    return {
+        "batch": batch,
+        "runs_s": [significant(value) for value in seconds],
+        "median_s": significant(middle),
+        "best_s": significant(min(seconds)),
+        "tiles_per_s": significant(batch / middle),
+    }
+
+
+def significant(value: float, digits: int = 4) -> float:
+    """`value` rounded to `digits` significant digits (never to zero, unlike a fixed decimal)."""
+    return float(f"{value:.{digits}g}")
+
+
+def set_threads(threads: int | None) -> int:
+    """Sets torch's intra-op threads (default: every core) and returns the number in force."""
+    torch.set_num_threads(threads or os.cpu_count() or 1)
+    return torch.get_num_threads()
+
+
+def machine_info(device: str) -> dict[str, Any]:
+    """What a reader needs to compare these numbers: CPU, cores, memory, versions, threads, date."""
+    info: dict[str, Any] = {
+        "cpu": _cpu_model(),
+        "logical_cores": os.cpu_count(),
+        "memory_gib": _memory_gib(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "torch_interop_threads": torch.get_num_interop_threads(),
+        "platform": platform.platform(),
+        "load_average_at_start": [round(value, 2) for value in os.getloadavg()],
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "device": device,
+    }
+    if torch.device(device).type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+        info["cuda"] = torch.version.cuda
+    return info
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _memory_gib() -> float | None:
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemTotal:"):
+                    return round(int(line.split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    return None
+
+
+def machine_line(info: Mapping[str, Any]) -> str:
+    """One Markdown line describing the machine of a result file."""
+    where = info.get("gpu") or f"{info['cpu']}, {info['logical_cores']} logical cores"
+    return (
+        f"Machine: {where}, {info['memory_gib']} GiB; Python {info['python']}, "
+        f"torch {info['torch']} with {info['torch_threads']} intra-op threads "
+        f"({info['torch_interop_threads']} inter-op); {info['platform']}; {info['date']}; "
+        f"load average at start {info['load_average_at_start']}."
+    )
