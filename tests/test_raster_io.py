@@ -6,6 +6,7 @@ import math
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +14,14 @@ import pytest
 from mscam.errors import InputError, OutputError
 from mscam.scene.raster import (
     GCP,
+    MIN_STREAMING_CACHE,
     PixelMapper,
     RasterReader,
     atomic_output,
+    limited_block_cache,
     open_raster_info,
     read_window,
+    streaming_cache_bytes,
     write_geotiff,
 )
 from mscam.scene.vector import read_boxes, read_crs, write_boxes
@@ -42,10 +46,17 @@ def scene_tif(tmp_path: Path) -> tuple[Path, np.ndarray]:
     data = rng.normal(-15, 3, (2, 300, 260)).astype(np.float32)
     data[0, 5, 7] = -9999.0
     path = tmp_path / "scene.tif"
-    write_geotiff(path, data, GEOTRANSFORM, "EPSG:32633", nodata=-9999.0,
-                  band_descriptions=["VV", "VH"], metadata={"PROFILE": "test"},
-                  band_metadata=[{"POLARISATION": "VV"}, {"POLARISATION": "VH"}],
-                  band_units=["dB", "dB"])
+    write_geotiff(
+        path,
+        data,
+        GEOTRANSFORM,
+        "EPSG:32633",
+        nodata=-9999.0,
+        band_descriptions=["VV", "VH"],
+        metadata={"PROFILE": "test"},
+        band_metadata=[{"POLARISATION": "VV"}, {"POLARISATION": "VH"}],
+        band_units=["dB", "dB"],
+    )
     return path, data
 
 
@@ -105,8 +116,12 @@ def test_uint16_dn_round_trip_with_zero_nodata(tmp_path: Path) -> None:
 def rotated_gcps(width: int, height: int) -> tuple[list[GCP], np.ndarray]:
     """A 5×5 GCP grid of a grid rotated by 12° in UTM: pixel → map is exactly this affine."""
     a = math.radians(12.0)
-    affine = np.array([[10 * math.cos(a), 10 * math.sin(a), 450_000.0],
-                       [10 * math.sin(a), -10 * math.cos(a), 6_150_000.0]])
+    affine = np.array(
+        [
+            [10 * math.cos(a), 10 * math.sin(a), 450_000.0],
+            [10 * math.sin(a), -10 * math.cos(a), 6_150_000.0],
+        ]
+    )
     gcps = []
     for col in np.linspace(0, width, 5):
         for row in np.linspace(0, height, 5):
@@ -218,10 +233,22 @@ def test_read_only_folder_is_output_error(tmp_path: Path) -> None:
 def test_boxes_round_trip_with_typed_fields(tmp_path: Path) -> None:
     path = tmp_path / "boxes.gpkg"
     records = [
-        {"bbox": (1.0, 2.0, 3.0, 5.0), "class": "ship", "n": 3, "score": 0.5, "ok": True,
-         "note": None},
-        {"ring": [(0.0, 0.0), (4.0, 1.0), (3.0, 5.0)], "class": "ship", "n": np.int64(7),
-         "score": 1, "ok": False, "note": "rotated"},
+        {
+            "bbox": (1.0, 2.0, 3.0, 5.0),
+            "class": "ship",
+            "n": 3,
+            "score": 0.5,
+            "ok": True,
+            "note": None,
+        },
+        {
+            "ring": [(0.0, 0.0), (4.0, 1.0), (3.0, 5.0)],
+            "class": "ship",
+            "n": np.int64(7),
+            "score": 1,
+            "ok": False,
+            "note": "rotated",
+        },
     ]
     write_boxes(path, records, "EPSG:32633", layer="ships")
     found = read_boxes(path)
@@ -246,8 +273,11 @@ def test_bad_box_records(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="'bbox' or a 'ring'"):
         write_boxes(tmp_path / "a.gpkg", [{"class": "ship"}], 32633)
     with pytest.raises(InputError, match="mixes"):
-        write_boxes(tmp_path / "b.gpkg", [{"bbox": (0, 0, 1, 1), "v": 1},
-                                          {"bbox": (0, 0, 1, 1), "v": "x"}], 32633)
+        write_boxes(
+            tmp_path / "b.gpkg",
+            [{"bbox": (0, 0, 1, 1), "v": 1}, {"bbox": (0, 0, 1, 1), "v": "x"}],
+            32633,
+        )
     with pytest.raises(InputError, match="max < min"):
         write_boxes(tmp_path / "c.gpkg", [{"bbox": (2, 0, 1, 1)}], 32633)
     assert os.listdir(tmp_path) == []
@@ -268,3 +298,26 @@ def test_gdal_exception_state_is_restored(scene_tif: tuple[Path, np.ndarray]) ->
 def test_import_does_not_load_gdal() -> None:
     code = "import sys, mscam, mscam.sar, mscam.scene; assert 'osgeo' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_streaming_cache_holds_a_band_of_rows_and_is_bounded(scene_tif) -> None:
+    info = open_raster_info(scene_tif[0])
+    assert streaming_cache_bytes(info, band_rows=112) == MIN_STREAMING_CACHE  # a small raster
+    # A Sentinel-1 IW GRD in float32 dB, VV and VH, tiled 256²: one input block row (plus the
+    # band), the heatmap's block row (plus the band), and half of that again.
+    grd = replace(info, width=26_000, height=17_000, band_count=2, dtype="float32",
+                  block_size=(256, 256))  # fmt: skip
+    expected = 1.5 * ((112 + 256) * 26_000 * 2 * 4 + (112 + 256) * 26_000 * 4)
+    assert streaming_cache_bytes(grd, band_rows=112) == int(expected)
+    # The height never matters; a very wide raster hits the ceiling.
+    assert streaming_cache_bytes(replace(grd, height=10**6), 112) == int(expected)
+    assert streaming_cache_bytes(replace(grd, width=10**6), 112) == 1024 * 2**20
+
+
+def test_block_cache_cap_is_restored_and_never_raises_the_users(scene_tif) -> None:
+    before = gdal.GetCacheMax()
+    with limited_block_cache(before // 2):
+        assert gdal.GetCacheMax() == before // 2
+        with limited_block_cache(before):  # never above what is in force
+            assert gdal.GetCacheMax() == before // 2
+    assert gdal.GetCacheMax() == before

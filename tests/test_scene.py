@@ -215,11 +215,11 @@ def test_regions_closer_than_the_gap_merge_into_one_box():
 
 def test_a_split_target_is_one_box_unless_merging_is_off(tmp_path, model_card):
     targets = [(100, 100, 110, 108), (112, 100, 122, 108)]  # two blobs 2 px apart
-    _, heat, boxes, _ = run_scene(tmp_path, model_card, sea_scene(targets=targets),
-                                      threshold=0.5)
+    _, heat, boxes, _ = run_scene(tmp_path, model_card, sea_scene(targets=targets), threshold=0.5)
     assert len(read_boxes(boxes)) == 1
-    assert write_scene_boxes(heat, tmp_path / "split.gpkg", 0.5, "ship", "ms-cam",
-                             merge_gap=-1) == 2
+    assert (
+        write_scene_boxes(heat, tmp_path / "split.gpkg", 0.5, "ship", "ms-cam", merge_gap=-1) == 2
+    )
 
 
 def test_empty_sea_gives_no_boxes_and_a_cold_heatmap(tmp_path, model_card):
@@ -296,6 +296,20 @@ def test_scene_smaller_than_a_tile_and_all_nodata(tmp_path, model_card, caplog):
     assert result.tiles == 0 and result.skipped_tiles > 0
     assert (gdal.Open(str(heat)).ReadAsArray() == -1).all()
     assert "nodata" in caplog.text
+
+
+def test_gdal_block_cache_is_capped_during_a_run_and_restored(tmp_path, model_card):
+    scene = write_scene(tmp_path / "s.tif", sea_scene())
+    before = gdal.GetCacheMax()
+    seen = []
+    explain_scene(
+        scene,
+        tmp_path / "h.tif",
+        settings=settings(model_card),
+        progress=lambda fraction, message: seen.append(gdal.GetCacheMax()),
+    )
+    assert seen and max(seen) == min(before, 64 * 2**20)  # the floor: the scene is small
+    assert gdal.GetCacheMax() == before
 
 
 def test_cancelled_run_leaves_nothing_behind(tmp_path, model_card):

@@ -36,7 +36,12 @@ from mscam.scene.heatmap_writer import HEATMAP_NODATA, HeatmapWriter
 from mscam.scene.localize import find_boxes
 from mscam.scene.mosaic import BlendBlock, StreamingMosaic
 from mscam.scene.preprocess import ScenePreprocessor
-from mscam.scene.raster import RasterReader, limited_block_cache, open_raster_info
+from mscam.scene.raster import (
+    RasterReader,
+    limited_block_cache,
+    open_raster_info,
+    streaming_cache_bytes,
+)
 from mscam.scene.tiling import TileGrid, TileWindow
 from mscam.scene.vector import write_boxes
 
@@ -260,7 +265,7 @@ def explain_scene(
             raise OutputError(f"{output} exists")
         if not output.absolute().parent.is_dir():
             raise OutputError(f"cannot write {output}: folder {output.parent} does not exist")
-    with limited_block_cache(), torch_threads(settings.threads):
+    with torch_threads(settings.threads):
         return _explain_scene(scene, heatmap, boxes, settings, progress, cancel, started)
 
 
@@ -286,8 +291,23 @@ def _explain_scene(
     started: float,
 ) -> SceneResult:
     job = SceneJob(scene, settings)
-    report = progress or (lambda fraction, message: None)
     windows = job.windows()
+    band_rows = max(window.y1 - window.y0 for window in windows)
+    with limited_block_cache(streaming_cache_bytes(job.reader.info, band_rows)):
+        return _run_job(job, windows, heatmap, boxes, settings, progress, cancel, started)
+
+
+def _run_job(
+    job: SceneJob,
+    windows: list[TileWindow],
+    heatmap: Path,
+    boxes: Path | None,
+    settings: SceneSettings,
+    progress: Progress | None,
+    cancel: CancelCheck | None,
+    started: float,
+) -> SceneResult:
+    report = progress or (lambda fraction, message: None)
     totals = {"tiles": 0, "skipped": 0}
     hot_tiles: list[TileScore] = []
     with HeatmapWriter(heatmap, job.reader.dataset, job.tags()) as writer:

@@ -168,4 +168,3 @@ def read_crs(path: PathLike, layer: str | None = None) -> str:
         wkt = "" if undefined else srs.ExportToWkt()
         del source
     return wkt
-
