@@ -28,11 +28,13 @@ class InstallTask(QgsTask):
 
     def run(self) -> bool:
         flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)  # no console window on Windows
-        done = subprocess.run(self.command, capture_output=True, text=True, check=False,
-                              creationflags=flags)
+        done = subprocess.run(
+            self.command, capture_output=True, text=True, check=False, creationflags=flags
+        )
         self.output = done.stdout[-4000:] + done.stderr[-4000:]
-        QgsMessageLog.logMessage(self.output, "MS-CAM",
-                                 Qgis.Info if done.returncode == 0 else Qgis.Critical)
+        QgsMessageLog.logMessage(
+            self.output, "MS-CAM", Qgis.Info if done.returncode == 0 else Qgis.Critical
+        )
         return done.returncode == 0
 
 
@@ -42,10 +44,13 @@ class AboutDialog(QDialog):
         self.setWindowTitle("About MS-CAM")
         self.resize(640, 360)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(
-            "<b>MS-CAM Explainer</b>: where does the CNN see a ship in this SAR scene, and why? "
-            "Multi-weight self-matching class activation maps (Sun et al. 2025) and baselines."
-        ))
+        layout.addWidget(
+            QLabel(
+                "<b>MS-CAM Explainer</b>: where does the CNN see a ship in this SAR scene, "
+                "and why? Multi-weight self-matching class activation maps (Sun et al. 2025) "
+                "and baselines."
+            )
+        )
         self.report = QPlainTextEdit(readOnly=True)
         layout.addWidget(self.report)
         self.install_button = QPushButton("Install PyTorch")

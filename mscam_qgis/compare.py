@@ -27,8 +27,9 @@ class Comparison:
     model_name: str
 
 
-def tile_window(col: float, row: float, tile: int, width: int, height: int
-                ) -> tuple[int, int, int, int]:
+def tile_window(
+    col: float, row: float, tile: int, width: int, height: int
+) -> tuple[int, int, int, int]:
     """The tile × tile window centred on (col, row), moved inside the raster (smaller when the
     raster is)."""
     w, h = min(tile, width), min(tile, height)
@@ -37,10 +38,18 @@ def tile_window(col: float, row: float, tile: int, width: int, height: int
     return x0, y0, w, h
 
 
-def compare_methods(raster: str, x: float, y: float, model: str | None = None, *,
-                    methods: list[str] | None = None, target_class: str | None = None,
-                    tile: int | None = None, device: str = "cpu",
-                    architecture_file: str | None = None) -> Comparison:
+def compare_methods(
+    raster: str,
+    x: float,
+    y: float,
+    model: str | None = None,
+    *,
+    methods: list[str] | None = None,
+    target_class: str | None = None,
+    tile: int | None = None,
+    device: str = "cpu",
+    architecture_file: str | None = None,
+) -> Comparison:
     """Probabilities and every method's map for the tile around map point (x, y) (in the
     raster's CRS) of `raster`. `model` None is the bundled default model; `tile` None the card's
     chip size; `methods` None all of `mscam.METHODS`."""
@@ -79,6 +88,10 @@ def compare_methods(raster: str, x: float, y: float, model: str | None = None, *
     image = (shown - shown.min()) / span if span > 0 else np.zeros_like(shown)
     return Comparison(
         probabilities={name: float(p) for name, p in zip(card.classes, probabilities)},
-        maps=maps, seconds=seconds, image=image.astype(np.float32), window=window,
-        target_class=target_class, model_name=f"{card.name} {card.version}",
+        maps=maps,
+        seconds=seconds,
+        image=image.astype(np.float32),
+        window=window,
+        target_class=target_class,
+        model_name=f"{card.name} {card.version}",
     )

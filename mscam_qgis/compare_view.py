@@ -62,16 +62,20 @@ class CompareDialog(QDialog):
         header.setTextFormat(Qt.RichText)
         layout.addWidget(header)
         grid = QGridLayout()
-        cells = [("input (first channel)", None, None), *(
-            (method, heat, comparison.seconds[method])
-            for method, heat in comparison.maps.items()
-        )]
+        cells = [
+            ("input (first channel)", None, None),
+            *(
+                (method, heat, comparison.seconds[method])
+                for method, heat in comparison.maps.items()
+            ),
+        ]
         columns = 3 if len(cells) <= 9 else 4
         for index, (title, heat, seconds) in enumerate(cells):
             picture = QLabel()
             pixmap = QPixmap.fromImage(overlay_image(comparison.image, heat))
-            picture.setPixmap(pixmap.scaled(THUMBNAIL, THUMBNAIL, Qt.KeepAspectRatio,
-                                            Qt.FastTransformation))
+            picture.setPixmap(
+                pixmap.scaled(THUMBNAIL, THUMBNAIL, Qt.KeepAspectRatio, Qt.FastTransformation)
+            )
             caption = QLabel(title if seconds is None else f"{title} ({seconds * 1000:.0f} ms)")
             caption.setAlignment(Qt.AlignCenter)
             grid.addWidget(picture, 2 * (index // columns), index % columns, Qt.AlignCenter)

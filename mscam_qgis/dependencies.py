@@ -78,12 +78,22 @@ def wants_cpu_wheel() -> bool:
     return platform.system() in ("Linux", "Windows") and shutil.which("nvidia-smi") is None
 
 
-def install_command(target: str | os.PathLike | None = None, python: str | None = None,
-                    cpu_only: bool | None = None) -> list[str]:
+def install_command(
+    target: str | os.PathLike | None = None, python: str | None = None, cpu_only: bool | None = None
+) -> list[str]:
     """The pip command that installs torch into the plugin-private folder (or `target`)."""
     target = Path(target) if target is not None else plugin_deps_folder()
-    command = [python or qgis_python(), "-m", "pip", "install", "--upgrade", "--target",
-               str(target), "--no-warn-script-location", TORCH_REQUIREMENT]
+    command = [
+        python or qgis_python(),
+        "-m",
+        "pip",
+        "install",
+        "--upgrade",
+        "--target",
+        str(target),
+        "--no-warn-script-location",
+        TORCH_REQUIREMENT,
+    ]
     if wants_cpu_wheel() if cpu_only is None else cpu_only:
         command += ["--index-url", PYTORCH_CPU_INDEX]
     return command
@@ -153,8 +163,9 @@ def engine_status() -> EngineStatus:
             mscam_version, mscam_path = mscam.__version__, os.path.dirname(mscam.__file__)
         except Exception as exc:
             mscam_error = _one_line(exc)
-    return EngineStatus(torch_version, torch_path, torch_error, device, mscam_version, mscam_path,
-                        mscam_error)
+    return EngineStatus(
+        torch_version, torch_path, torch_error, device, mscam_version, mscam_path, mscam_error
+    )
 
 
 def require_engine() -> None:

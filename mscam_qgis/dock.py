@@ -136,8 +136,10 @@ class MscamDock(QgsDockWidget):
         self.architecture = QgsFileWidget()
         self.architecture.setFilter("Python files (*.py)")
         self.architecture.lineEdit().setPlaceholderText("registered architecture")
-        self.architecture.setToolTip("A Python file defining the card's architecture. "
-                                     "It runs that file's code: use only files you trust.")
+        self.architecture.setToolTip(
+            "A Python file defining the card's architecture. "
+            "It runs that file's code: use only files you trust."
+        )
         more.addRow("Architecture file", self.architecture)
         self.output_folder = QgsFileWidget()
         self.output_folder.setStorageMode(QgsFileWidget.GetDirectory)
@@ -208,8 +210,10 @@ class MscamDock(QgsDockWidget):
         if not os.access(folder, os.W_OK):
             folder = QgsProcessingUtils.tempFolder()
         stem = f"{Path(scene).stem}_{method}_{time.strftime('%Y%m%d-%H%M%S')}"
-        return (os.path.join(folder, f"{stem}_heatmap.tif"),
-                os.path.join(folder, f"{stem}_boxes.gpkg"))
+        return (
+            os.path.join(folder, f"{stem}_heatmap.tif"),
+            os.path.join(folder, f"{stem}_boxes.gpkg"),
+        )
 
     def parameters(self) -> dict:
         """The `mscam:explain` parameters the form describes (outputs load into the project)."""
@@ -225,11 +229,17 @@ class MscamDock(QgsDockWidget):
             definition.destinationName = name.lower()
             outputs[name] = definition
         return {
-            "INPUT": layer.source(), "MODEL": self.model.filePath(), "METHOD": method,
-            "TARGET_CLASS": self.target_class.text().strip(), "TILE_SIZE": self.tile.value(),
-            "OVERLAP": self.overlap.value(), "THRESHOLD": self.threshold_value(),
-            "MIN_SCORE": self.min_score.value(), "DEVICE": self.device.currentText(),
-            "ARCHITECTURE_FILE": self.architecture.filePath(), **outputs,
+            "INPUT": layer.source(),
+            "MODEL": self.model.filePath(),
+            "METHOD": method,
+            "TARGET_CLASS": self.target_class.text().strip(),
+            "TILE_SIZE": self.tile.value(),
+            "OVERLAP": self.overlap.value(),
+            "THRESHOLD": self.threshold_value(),
+            "MIN_SCORE": self.min_score.value(),
+            "DEVICE": self.device.currentText(),
+            "ARCHITECTURE_FILE": self.architecture.filePath(),
+            **outputs,
         }
 
     def run(self) -> None:
@@ -273,8 +283,9 @@ class MscamDock(QgsDockWidget):
             self._report(message, Qgis.Critical)
             self.runFinished.emit(False, message)
             return
-        handleAlgorithmResults(algorithm, context, feedback, showResults=False,
-                               parameters=parameters)
+        handleAlgorithmResults(
+            algorithm, context, feedback, showResults=False, parameters=parameters
+        )
         self.run_files = RunFiles(results["HEATMAP"], results["BOXES"])
         self.threshold.setEnabled(True)
         self.export_button.setEnabled(True)
@@ -304,13 +315,18 @@ class MscamDock(QgsDockWidget):
             from mscam.scene.pipeline import write_scene_boxes
 
             tags = heatmap_tags(files.heatmap)
-            count = write_scene_boxes(Path(files.heatmap), Path(files.boxes), threshold,
-                                      tags.get("target_class", "target"),
-                                      tags.get("method", "unknown"))
+            count = write_scene_boxes(
+                Path(files.heatmap),
+                Path(files.boxes),
+                threshold,
+                tags.get("target_class", "target"),
+                tags.get("method", "unknown"),
+            )
             return files, threshold, count
 
-        self._localize_task = QgsTask.fromFunction("MS-CAM boxes", work,
-                                                   on_finished=self._localized)
+        self._localize_task = QgsTask.fromFunction(
+            "MS-CAM boxes", work, on_finished=self._localized
+        )
         QgsApplication.taskManager().addTask(self._localize_task)
 
     def _localized(self, exception, result=None) -> None:
@@ -324,8 +340,9 @@ class MscamDock(QgsDockWidget):
             layer.dataProvider().reloadData()
             layer.updateExtents()
             name = layer.name()
-            layer.setName(name[: name.rfind("≥")].rstrip() + f" ≥ {threshold:.2f}"
-                          if "≥" in name else name)
+            layer.setName(
+                name[: name.rfind("≥")].rstrip() + f" ≥ {threshold:.2f}" if "≥" in name else name
+            )
             layer.triggerRepaint()
         self.status.setText(f"{count} boxes at threshold {threshold:.2f}")
         self.boxesUpdated.emit(count)
@@ -350,8 +367,9 @@ class MscamDock(QgsDockWidget):
             return None
         if path is None:
             suggested = self.run_files.heatmap.replace("_heatmap.tif", "_heatmap_rgba.tif")
-            path, _ = QFileDialog.getSaveFileName(self, "Export styled heatmap", suggested,
-                                                  "GeoTIFF (*.tif)")
+            path, _ = QFileDialog.getSaveFileName(
+                self, "Export styled heatmap", suggested, "GeoTIFF (*.tif)"
+            )
             if not path:
                 return None
         from .export import export_styled_raster
@@ -375,7 +393,8 @@ class MscamDock(QgsDockWidget):
                 self._compare_tool = CompareMapTool(canvas)
                 self._compare_tool.picked.connect(self.compare_at)
                 self._compare_tool.deactivated.connect(
-                    lambda: self.compare_button.setChecked(False))
+                    lambda: self.compare_button.setChecked(False)
+                )
             canvas.setMapTool(self._compare_tool)
         elif self._compare_tool is not None and canvas.mapTool() is self._compare_tool:
             canvas.unsetMapTool(self._compare_tool)
@@ -393,11 +412,16 @@ class MscamDock(QgsDockWidget):
         canvas_crs = self.iface.mapCanvas().mapSettings().destinationCrs()
         transform = QgsCoordinateTransform(canvas_crs, layer.crs(), QgsProject.instance())
         where = transform.transform(point)
-        arguments = dict(raster=file_of(layer), x=where.x(), y=where.y(),
-                         model=self.model.filePath() or None,
-                         target_class=self.target_class.text().strip() or None,
-                         tile=self.tile.value() or None, device=self.device.currentText(),
-                         architecture_file=self.architecture.filePath() or None)
+        arguments = dict(
+            raster=file_of(layer),
+            x=where.x(),
+            y=where.y(),
+            model=self.model.filePath() or None,
+            target_class=self.target_class.text().strip() or None,
+            tile=self.tile.value() or None,
+            device=self.device.currentText(),
+            architecture_file=self.architecture.filePath() or None,
+        )
 
         def work(task):
             from .compare import compare_methods
@@ -405,8 +429,9 @@ class MscamDock(QgsDockWidget):
             return compare_methods(**arguments)
 
         self.status.setText("Comparing the methods on the clicked tile…")
-        self._compare_task = QgsTask.fromFunction("MS-CAM compare", work,
-                                                  on_finished=self._compared)
+        self._compare_task = QgsTask.fromFunction(
+            "MS-CAM compare", work, on_finished=self._compared
+        )
         QgsApplication.taskManager().addTask(self._compare_task)
 
     def _compared(self, exception, result=None) -> None:

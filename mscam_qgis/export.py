@@ -24,8 +24,15 @@ def export_styled_raster(layer, path: str, feedback=None) -> str:
     writer = QgsRasterFileWriter(temporary)
     writer.setOutputFormat("GTiff")
     writer.setCreateOptions(["COMPRESS=DEFLATE", "TILED=YES"])
-    error = writer.writeRaster(pipe, provider.xSize(), provider.ySize(), provider.extent(),
-                               provider.crs(), QgsProject.instance().transformContext(), feedback)
+    error = writer.writeRaster(
+        pipe,
+        provider.xSize(),
+        provider.ySize(),
+        provider.extent(),
+        provider.crs(),
+        QgsProject.instance().transformContext(),
+        feedback,
+    )
     if error != QgsRasterFileWriter.NoError or not os.path.exists(temporary):
         for leftover in (temporary, temporary + ".aux.xml"):
             if os.path.exists(leftover):

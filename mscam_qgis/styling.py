@@ -60,10 +60,12 @@ def style_heatmap(layer) -> None:
     """Pseudocolour on band 1 over [0, 1]; nodata (the provider's) stays transparent."""
     ramp = QgsColorRampShader(0.0, 1.0)
     ramp.setColorRampType(QgsColorRampShader.Interpolated)
-    ramp.setColorRampItemList([
-        QgsColorRampShader.ColorRampItem(value, QColor(*rgba), f"{value:.2f}")
-        for value, rgba in HEAT_STOPS
-    ])
+    ramp.setColorRampItemList(
+        [
+            QgsColorRampShader.ColorRampItem(value, QColor(*rgba), f"{value:.2f}")
+            for value, rgba in HEAT_STOPS
+        ]
+    )
     shader = QgsRasterShader()
     shader.setRasterShaderFunction(ramp)
     renderer = QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 1, shader)
@@ -75,10 +77,15 @@ def style_heatmap(layer) -> None:
 
 
 def _outline(colour: str, width_mm: float, dashed: bool = False) -> QgsFillSymbol:
-    return QgsFillSymbol.createSimple({
-        "style": "no", "outline_color": colour, "outline_width": str(width_mm),
-        "outline_width_unit": "MM", "outline_style": "dash" if dashed else "solid",
-    })
+    return QgsFillSymbol.createSimple(
+        {
+            "style": "no",
+            "outline_color": colour,
+            "outline_width": str(width_mm),
+            "outline_width_unit": "MM",
+            "outline_style": "dash" if dashed else "solid",
+        }
+    )
 
 
 def style_boxes(layer) -> None:
@@ -111,8 +118,9 @@ def style_scene(layer) -> None:
     """A SAR scene in grey: band 1 (VV), stretched between its 2 % and 98 % quantiles."""
     renderer = QgsSingleBandGrayRenderer(layer.dataProvider(), 1)
     layer.setRenderer(renderer)
-    layer.setContrastEnhancement(QgsContrastEnhancement.StretchToMinimumMaximum,
-                                 QgsRasterMinMaxOrigin.CumulativeCut)
+    layer.setContrastEnhancement(
+        QgsContrastEnhancement.StretchToMinimumMaximum, QgsRasterMinMaxOrigin.CumulativeCut
+    )
     layer.setCustomProperty(ROLE_PROPERTY, "scene")
     layer.triggerRepaint()
 
@@ -124,8 +132,12 @@ def style_truth(layer) -> None:
     layer.triggerRepaint()
 
 
-STYLES = {"heatmap": style_heatmap, "boxes": style_boxes, "truth": style_truth,
-          "scene": style_scene}
+STYLES = {
+    "heatmap": style_heatmap,
+    "boxes": style_boxes,
+    "truth": style_truth,
+    "scene": style_scene,
+}
 
 
 def file_of(layer) -> str:
@@ -134,8 +146,9 @@ def file_of(layer) -> str:
     return parts.get("path") or layer.source()
 
 
-def place_in_group(layer, project, group: str | None = None, near: str | None = None,
-                   on_top: bool = False) -> None:
+def place_in_group(
+    layer, project, group: str | None = None, near: str | None = None, on_top: bool = False
+) -> None:
     """Move `layer`'s node into the group `group` (created at the top when missing) or, with
     `near`, into the group holding the layer whose file is `near`."""
     root = project.layerTreeRoot()
@@ -162,14 +175,22 @@ class ResultStyler(QgsProcessingLayerPostProcessorInterface):
     # Processing keeps only a C++ pointer to a post-processor: keep the Python side alive.
     _alive: ClassVar[set[ResultStyler]] = set()
 
-    def __init__(self, role: str, name: str, group: str | None = None,
-                 near: str | None = None) -> None:
+    def __init__(
+        self, role: str, name: str, group: str | None = None, near: str | None = None
+    ) -> None:
         super().__init__()
         self.role, self.name, self.group, self.near = role, name, group, near
 
     @classmethod
-    def attach(cls, context, output: str, role: str, name: str, group: str | None = None,
-               near: str | None = None) -> None:
+    def attach(
+        cls,
+        context,
+        output: str,
+        role: str,
+        name: str,
+        group: str | None = None,
+        near: str | None = None,
+    ) -> None:
         """Style `output` when Processing loads it (nothing happens in runs that load nothing)."""
         if not context.willLoadLayerOnCompletion(output):
             return
@@ -181,6 +202,7 @@ class ResultStyler(QgsProcessingLayerPostProcessorInterface):
         STYLES[self.role](layer)
         layer.setName(self.name)
         project = context.project() or QgsProject.instance()
-        place_in_group(layer, project, self.group, self.near,
-                       on_top=self.role in ("boxes", "truth"))
+        place_in_group(
+            layer, project, self.group, self.near, on_top=self.role in ("boxes", "truth")
+        )
         ResultStyler._alive.discard(self)

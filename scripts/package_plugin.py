@@ -28,8 +28,10 @@ def files_under(folder: Path) -> list[Path]:
         relative = path.relative_to(folder)
         if any(part in SKIPPED_DIRS or part.startswith(".") for part in relative.parts[:-1]):
             continue
-        if path.is_file() and not path.name.startswith(".") and not any(
-            path.name.endswith(suffix) for suffix in SKIPPED_SUFFIXES
+        if (
+            path.is_file()
+            and not path.name.startswith(".")
+            and not any(path.name.endswith(suffix) for suffix in SKIPPED_SUFFIXES)
         ):
             found.append(path)
     return found
@@ -39,12 +41,16 @@ def plugin_entries(root: Path = ROOT) -> list[tuple[str, Path]]:
     """(name in the zip, file on disk) of everything the plugin zip holds."""
     plugin = [(p.relative_to(root / PLUGIN).as_posix(), p) for p in files_under(root / PLUGIN)]
     # metadata.txt has one source, the top level; ext/ is the bundle's, never the checkout's.
-    entries = [(f"{PLUGIN}/{name}", p) for name, p in plugin
-               if name != "metadata.txt" and not name.startswith("ext/")]
+    entries = [
+        (f"{PLUGIN}/{name}", p)
+        for name, p in plugin
+        if name != "metadata.txt" and not name.startswith("ext/")
+    ]
     entries.append((f"{PLUGIN}/metadata.txt", root / "metadata.txt"))
     engine = root / "core" / "mscam"
-    entries += [(f"{PLUGIN}/ext/mscam/{p.relative_to(engine).as_posix()}", p)
-                for p in files_under(engine)]
+    entries += [
+        (f"{PLUGIN}/ext/mscam/{p.relative_to(engine).as_posix()}", p) for p in files_under(engine)
+    ]
     return sorted(entries)
 
 

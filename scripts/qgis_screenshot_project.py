@@ -104,15 +104,21 @@ def main() -> int:
     scene = synthesize_scene(args.size, args.profile, args.seed)
     write_scene(scene, scene_path, truth_path)
     card, architecture = model_arguments(out, args.model)
-    result = explain_scene(scene_path, out / "heatmap.tif", out / "boxes.gpkg", SceneSettings(
-        model=card, architecture_file=architecture, method=args.method, device="cpu"))
+    result = explain_scene(
+        scene_path,
+        out / "heatmap.tif",
+        out / "boxes.gpkg",
+        SceneSettings(model=card, architecture_file=architecture, method=args.method, device="cpu"),
+    )
     print(f"{len(scene.ships)} ships; {result.n_boxes} boxes, {result.hot_tiles} hot tiles")
 
     project = QgsProject.instance()
     layers = [
         (QgsVectorLayer(str(truth_path), "ships (truth)", "ogr"), style_truth),
-        (QgsVectorLayer(str(result.boxes), f"{result.target_class} boxes ≥ 0.50", "ogr"),
-         style_boxes),
+        (
+            QgsVectorLayer(str(result.boxes), f"{result.target_class} boxes ≥ 0.50", "ogr"),
+            style_boxes,
+        ),
         (QgsRasterLayer(str(result.heatmap), f"{result.target_class} heatmap"), style_heatmap),
         (QgsRasterLayer(str(scene_path), f"{args.profile} scene (VV, VH dB)"), style_scene),
     ]
@@ -132,14 +138,19 @@ def main() -> int:
 
     def at_sea(ship) -> bool:
         y, x = int(ship["y"]), int(ship["x"])
-        return not land[max(0, y - 120):y + 120, max(0, x - 160):x + 160].any()
+        return not land[max(0, y - 120) : y + 120, max(0, x - 160) : x + 160].any()
 
     candidates = [s for s in scene.ships if at_sea(s)] or scene.ships
-    ship = max(candidates, key=lambda s: sum(np.hypot(s["x"] - o["x"], s["y"] - o["y"]) < 150
-                                             for o in scene.ships))
+    ship = max(
+        candidates,
+        key=lambda s: sum(np.hypot(s["x"] - o["x"], s["y"] - o["y"]) < 150 for o in scene.ships),
+    )
     gt = scene.geotransform
-    (out / "startup.py").write_text(STARTUP.format(
-        half_width=args.width_m / 2, cx=gt[0] + ship["x"] * gt[1], cy=gt[3] + ship["y"] * gt[5]))
+    (out / "startup.py").write_text(
+        STARTUP.format(
+            half_width=args.width_m / 2, cx=gt[0] + ship["x"] * gt[1], cy=gt[3] + ship["y"] * gt[5]
+        )
+    )
     app.exitQgis()
     return 0
 

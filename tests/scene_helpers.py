@@ -21,10 +21,19 @@ UTM = (500000.0, 10.0, 0.0, 6000000.0, 0.0, -10.0)
 
 def bright_card(folder: Path) -> Path:
     card = ModelCard(
-        name="bright-test", version="1", architecture="BrightNet", architecture_kwargs={},
-        classes=["sea", "ship"], target_classes=["ship"], input_channels=["VV", "VH"],
-        input_units="dB", preprocessing={"type": "db_window", "windows": [[-30, 10], [-35, 0]]},
-        chip_size=64, target_layer="features", weights="weights.pt", description="tests",
+        name="bright-test",
+        version="1",
+        architecture="BrightNet",
+        architecture_kwargs={},
+        classes=["sea", "ship"],
+        target_classes=["ship"],
+        input_channels=["VV", "VH"],
+        input_units="dB",
+        preprocessing={"type": "db_window", "windows": [[-30, 10], [-35, 0]]},
+        chip_size=64,
+        target_layer="features",
+        weights="weights.pt",
+        description="tests",
     )
     network = _import_user_file(ARCH_FILE, "BrightNet").BrightNet(2, 2)
     return save_model(network, card, folder)
@@ -33,8 +42,9 @@ def bright_card(folder: Path) -> Path:
 def sea_scene(height=300, width=400, targets=(), seed=0) -> np.ndarray:
     """VV/VH dB: calm sea with mild noise, and bright rectangular targets (x0, y0, x1, y1)."""
     rng = np.random.default_rng(seed)
-    scene = np.stack([-20 + rng.normal(0, 1, (height, width)),
-                      -27 + rng.normal(0, 1, (height, width))]).astype(np.float32)
+    scene = np.stack(
+        [-20 + rng.normal(0, 1, (height, width)), -27 + rng.normal(0, 1, (height, width))]
+    ).astype(np.float32)
     for x0, y0, x1, y1 in targets:
         scene[0, y0:y1, x0:x1] = 5.0
         scene[1, y0:y1, x0:x1] = -5.0

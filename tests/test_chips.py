@@ -36,8 +36,9 @@ def test_ship_chips_contain_their_ship(chips: ChipSet) -> None:
     centres = []
     for i in by_class(chips, "ship"):
         boxes = chips.boxes[i]
-        inside = [b for b in boxes if b[0] >= 2 and b[1] >= 2 and b[2] <= SIZE - 3
-                  and b[3] <= SIZE - 3]
+        inside = [
+            b for b in boxes if b[0] >= 2 and b[1] >= 2 and b[2] <= SIZE - 3 and b[3] <= SIZE - 3
+        ]
         assert inside, "a ship chip holds one whole ship with a margin"
         x0, y0, x1, y1 = max(inside, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
         assert chips.x[i, 0, y0 : y1 + 1, x0 : x1 + 1].max() >= 4.5  # peaks are ≥ +5 dB
@@ -67,8 +68,9 @@ def test_class_contents_by_tracing_chips_to_their_scenes(chips: ChipSet) -> None
         elif name == "land":
             assert land >= 0.3
         elif name == "bright":
-            assert any(x <= n["x"] < x + SIZE and y <= n["y"] < y + SIZE
-                       for n in scene.hard_negatives)
+            assert any(
+                x <= n["x"] < x + SIZE and y <= n["y"] < y + SIZE for n in scene.hard_negatives
+            )
 
 
 def test_bright_chips_are_brighter_than_sea(chips: ChipSet) -> None:

@@ -62,8 +62,12 @@ def card_dict(**changes: Any) -> dict[str, Any]:
 def seeded_model(card: ModelCard, seed: int = 0) -> nn.Module:
     """Build the card's architecture with non-trivial weights and BatchNorm running statistics."""
     torch.manual_seed(seed)
-    model = build_architecture(card.architecture, in_channels=card.in_channels,
-                               num_classes=card.num_classes, **card.architecture_kwargs)
+    model = build_architecture(
+        card.architecture,
+        in_channels=card.in_channels,
+        num_classes=card.num_classes,
+        **card.architecture_kwargs,
+    )
     for module in model.modules():
         if isinstance(module, nn.BatchNorm2d):
             nn.init.uniform_(module.weight, 0.5, 1.5)
@@ -100,8 +104,9 @@ def assert_one_line(exc: pytest.ExceptionInfo[ModelError], *parts: str) -> None:
 @pytest.mark.parametrize("name", ["compact-cnn", "resnet18-sar"])
 @pytest.mark.parametrize("in_channels", [1, 2])
 @pytest.mark.parametrize("size", [(64, 64), (128, 128), (64, 96), (72, 100)])
-def test_architecture_logits_and_target_layer(name: str, in_channels: int,
-                                              size: tuple[int, int]) -> None:
+def test_architecture_logits_and_target_layer(
+    name: str, in_channels: int, size: tuple[int, int]
+) -> None:
     torch.manual_seed(0)
     model = build_architecture(name, in_channels=in_channels, num_classes=3, width=4).eval()
     captured: dict[str, torch.Tensor] = {}
@@ -133,7 +138,11 @@ def test_default_sizes_and_torchvision_names() -> None:
     assert {"conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "fc"} <= set(names)
     assert [len(resnet.get_submodule(f"layer{i}")) for i in range(1, 5)] == [2, 2, 2, 2]
     assert [resnet.get_submodule(f"layer{i}.1.conv2").out_channels for i in range(1, 5)] == [
-        64, 128, 256, 512]
+        64,
+        128,
+        256,
+        512,
+    ]
     assert 10_000_000 < sum(p.numel() for p in resnet.parameters()) < 12_000_000
 
 
@@ -222,12 +231,18 @@ CARD_ERRORS = [
     (card_dict(input_units="dBm"), "'input_units' must be one of dB, linear, amplitude, DN"),
     (card_dict(preprocessing="db"), "'preprocessing' must be a JSON object"),
     (card_dict(preprocessing={"windows": [[0, 1], [0, 1]]}), "'preprocessing' needs a 'type'"),
-    (card_dict(preprocessing={"type": "db_window", "windows": [[-30, 10]]}),
-     "'preprocessing.windows' has 1 window(s) for 2 input channel(s)"),
-    (card_dict(preprocessing={"type": "db_window", "windows": [[10, -30], [0, 1]]}),
-     "must have low < high"),
-    (card_dict(preprocessing={"type": "db_window", "windows": [[0, "a"], [0, 1]]}),
-     "[low, high] number pairs"),
+    (
+        card_dict(preprocessing={"type": "db_window", "windows": [[-30, 10]]}),
+        "'preprocessing.windows' has 1 window(s) for 2 input channel(s)",
+    ),
+    (
+        card_dict(preprocessing={"type": "db_window", "windows": [[10, -30], [0, 1]]}),
+        "must have low < high",
+    ),
+    (
+        card_dict(preprocessing={"type": "db_window", "windows": [[0, "a"], [0, 1]]}),
+        "[low, high] number pairs",
+    ),
     (card_dict(chip_size=64.0), "'chip_size' must be an integer, got float"),
     (card_dict(chip_size=True), "'chip_size' must be an integer, got bool"),
     (card_dict(chip_size=4), "'chip_size' must be at least 8"),
@@ -248,11 +263,14 @@ def test_card_validation_errors(tmp_path: Path, data: dict[str, Any], expected: 
     assert_one_line(exc, str(path), expected)
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("{not json", "is not valid JSON"),
-    ("[1, 2]", "must be a JSON object, got list"),
-    ("", "is not valid JSON"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("{not json", "is not valid JSON"),
+        ("[1, 2]", "must be a JSON object, got list"),
+        ("", "is not valid JSON"),
+    ],
+)
 def test_card_file_that_is_not_a_card(tmp_path: Path, text: str, expected: str) -> None:
     path = tmp_path / "card.json"
     path.write_text(text, encoding="utf-8")
@@ -278,10 +296,10 @@ def test_external_architecture_must_be_an_identifier() -> None:
 
 
 @pytest.mark.parametrize("architecture", ["compact-cnn", "resnet18-sar"])
-def test_save_load_round_trip_gives_identical_outputs(tmp_path: Path,
-                                                      architecture: str) -> None:
-    card = ModelCard.from_dict(card_dict(
-        architecture=architecture, target_layer=DEFAULT_TARGET_LAYERS[architecture]))
+def test_save_load_round_trip_gives_identical_outputs(tmp_path: Path, architecture: str) -> None:
+    card = ModelCard.from_dict(
+        card_dict(architecture=architecture, target_layer=DEFAULT_TARGET_LAYERS[architecture])
+    )
     model = seeded_model(card, seed=7)
     card_path = save_model(model, card, tmp_path / "m")
     assert card_path == tmp_path / "m" / "card.json"
@@ -319,6 +337,7 @@ def _system_payload(marker: Path) -> object:
     class Payload:
         def __reduce__(self) -> tuple[Any, ...]:
             return (os.system, (f"touch {shlex.quote(str(marker))}",))
+
     return Payload()
 
 
@@ -326,14 +345,15 @@ def _open_payload(marker: Path) -> object:
     class Payload:
         def __reduce__(self) -> tuple[Any, ...]:
             return (open, (str(marker), "w"))
+
     return Payload()
 
 
 @pytest.mark.parametrize("payload", [_system_payload, _open_payload])
 @pytest.mark.parametrize("writer", ["pickle", "torch.save"])
 def test_hostile_pickle_is_refused_and_never_runs(
-        saved: tuple[Path, nn.Module], tmp_path: Path,
-        payload: Callable[[Path], object], writer: str) -> None:
+    saved: tuple[Path, nn.Module], tmp_path: Path, payload: Callable[[Path], object], writer: str
+) -> None:
     folder, model = saved
     # Control: the payload really does create its marker when unpickled unsafely.
     control = tmp_path / "control-marker"
@@ -361,21 +381,31 @@ def test_pickled_whole_module_is_refused(saved: tuple[Path, nn.Module]) -> None:
     assert_one_line(exc, "refused weights file", "CompactCNN")
 
 
-@pytest.mark.parametrize(("damage", "expected"), [
-    (lambda p: p.write_bytes(b""), "weights file is empty"),
-    (lambda p: p.unlink(), "weights file not found"),
-    (lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]),
-     "is corrupt or not a PyTorch weights file"),
-    (lambda p: p.write_bytes(bytes(range(256)) * 4), "weights file"),
-    (lambda p: p.write_text("hello world"), "is corrupt or not a PyTorch weights file"),
-    (lambda p: torch.save(torch.zeros(3), p), "holds a Tensor, not a state dict"),
-    (lambda p: torch.save({"state_dict": {"a": torch.zeros(1)}, "epoch": 3}, p),
-     "looks like a training checkpoint"),
-    (lambda p: torch.save({"fc.weight": torch.zeros(1), "note": "x"}, p),
-     "non-tensor entries: note"),
-])
-def test_damaged_weights(saved: tuple[Path, nn.Module], damage: Callable[[Path], Any],
-                         expected: str) -> None:
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        (lambda p: p.write_bytes(b""), "weights file is empty"),
+        (lambda p: p.unlink(), "weights file not found"),
+        (
+            lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]),
+            "is corrupt or not a PyTorch weights file",
+        ),
+        (lambda p: p.write_bytes(bytes(range(256)) * 4), "weights file"),
+        (lambda p: p.write_text("hello world"), "is corrupt or not a PyTorch weights file"),
+        (lambda p: torch.save(torch.zeros(3), p), "holds a Tensor, not a state dict"),
+        (
+            lambda p: torch.save({"state_dict": {"a": torch.zeros(1)}, "epoch": 3}, p),
+            "looks like a training checkpoint",
+        ),
+        (
+            lambda p: torch.save({"fc.weight": torch.zeros(1), "note": "x"}, p),
+            "non-tensor entries: note",
+        ),
+    ],
+)
+def test_damaged_weights(
+    saved: tuple[Path, nn.Module], damage: Callable[[Path], Any], expected: str
+) -> None:
     folder, _ = saved
     damage(folder / "weights.pt")
     with pytest.raises(ModelError) as exc:
@@ -393,8 +423,13 @@ def test_missing_and_unexpected_keys(saved: tuple[Path, nn.Module]) -> None:
     torch.save(state, folder / "weights.pt")
     with pytest.raises(ModelError) as exc:
         load_model(folder)
-    assert_one_line(exc, "does not fit architecture 'compact-cnn'", "missing keys block1.0.weight",
-                    f"(+{len(removed) - 3} more)", "unexpected keys extra.weight")
+    assert_one_line(
+        exc,
+        "does not fit architecture 'compact-cnn'",
+        "missing keys block1.0.weight",
+        f"(+{len(removed) - 3} more)",
+        "unexpected keys extra.weight",
+    )
 
 
 def test_shape_mismatch(saved: tuple[Path, nn.Module], card: ModelCard) -> None:
@@ -406,10 +441,10 @@ def test_shape_mismatch(saved: tuple[Path, nn.Module], card: ModelCard) -> None:
     assert_one_line(exc, "shape mismatch", "block1.0.weight (8, 2, 3, 3) vs (4, 2, 3, 3)", "more)")
 
 
-def test_save_refuses_a_model_that_does_not_fit_its_card(tmp_path: Path,
-                                                         card: ModelCard) -> None:
-    one_band = seeded_model(dataclasses.replace(card, input_channels=["HH"],
-                                                preprocessing={"type": "none"}))
+def test_save_refuses_a_model_that_does_not_fit_its_card(tmp_path: Path, card: ModelCard) -> None:
+    one_band = seeded_model(
+        dataclasses.replace(card, input_channels=["HH"], preprocessing={"type": "none"})
+    )
     with pytest.raises(ModelError) as exc:
         save_model(one_band, card, tmp_path / "m")
     assert_one_line(exc, "shape mismatch", "block1.0.weight (4, 1, 3, 3) vs (4, 2, 3, 3)")
@@ -438,7 +473,7 @@ def test_default_model_missing_gives_a_clear_error() -> None:
 
 # --- user architecture files ---------------------------------------------------------------------
 
-USER_ARCHITECTURE = '''
+USER_ARCHITECTURE = """
 from pathlib import Path
 from torch import nn
 
@@ -472,7 +507,7 @@ class FlatNet(nn.Module):
 
     def forward(self, x):
         return self.head(self.features(x))
-'''
+"""
 
 
 def run_user_file(arch_file: Path) -> dict[str, Any]:
@@ -489,9 +524,12 @@ def user_model(tmp_path: Path) -> tuple[Path, Path, nn.Module]:
     arch_file = tmp_path / "code" / "my_arch.py"
     arch_file.parent.mkdir()
     arch_file.write_text(textwrap.dedent(USER_ARCHITECTURE), encoding="utf-8")
-    card = ModelCard.from_dict(card_dict(architecture="TinyNet", target_layer="features",
-                                         architecture_kwargs={"hidden": 5}),
-                               external_architecture=True)
+    card = ModelCard.from_dict(
+        card_dict(
+            architecture="TinyNet", target_layer="features", architecture_kwargs={"hidden": 5}
+        ),
+        external_architecture=True,
+    )
     torch.manual_seed(1)
     model = run_user_file(arch_file)["TinyNet"](in_channels=2, num_classes=3, hidden=5).eval()
     save_model(model, card, tmp_path / "m")
@@ -499,12 +537,16 @@ def user_model(tmp_path: Path) -> tuple[Path, Path, nn.Module]:
 
 
 def test_user_architecture_file_loads_with_a_warning(
-        user_model: tuple[Path, Path, nn.Module], caplog: pytest.LogCaptureFixture) -> None:
+    user_model: tuple[Path, Path, nn.Module], caplog: pytest.LogCaptureFixture
+) -> None:
     arch_file, folder, model = user_model
     with caplog.at_level(logging.WARNING, logger="mscam.models"):
         loaded = load_model(folder, architecture_file=arch_file)
-    assert any("running the Python code" in r.getMessage() and str(arch_file) in r.getMessage()
-               for r in caplog.records if r.levelno == logging.WARNING)
+    assert any(
+        "running the Python code" in r.getMessage() and str(arch_file) in r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING
+    )
     assert (arch_file.parent / "imported-marker").exists()
     x = torch.randn(2, 2, 32, 32)
     with torch.no_grad():
@@ -519,13 +561,17 @@ def test_card_alone_never_imports_the_user_file(user_model: tuple[Path, Path, nn
     assert not (arch_file.parent / "imported-marker").exists()
 
 
-@pytest.mark.parametrize(("architecture", "expected"), [
-    ("Missing", "defines no callable 'Missing'"),
-    ("not_a_module", "returned int, not a torch.nn.Module"),
-    ("refuses", "failed to build: ValueError: hidden must be even"),
-])
-def test_user_architecture_errors(user_model: tuple[Path, Path, nn.Module], architecture: str,
-                                  expected: str) -> None:
+@pytest.mark.parametrize(
+    ("architecture", "expected"),
+    [
+        ("Missing", "defines no callable 'Missing'"),
+        ("not_a_module", "returned int, not a torch.nn.Module"),
+        ("refuses", "failed to build: ValueError: hidden must be even"),
+    ],
+)
+def test_user_architecture_errors(
+    user_model: tuple[Path, Path, nn.Module], architecture: str, expected: str
+) -> None:
     arch_file, folder, _ = user_model
     data = json.loads((folder / "card.json").read_text(encoding="utf-8"))
     data["architecture"] = architecture
@@ -535,26 +581,32 @@ def test_user_architecture_errors(user_model: tuple[Path, Path, nn.Module], arch
     assert_one_line(exc, expected)
 
 
-def test_user_architecture_file_problems(tmp_path: Path,
-                                         user_model: tuple[Path, Path, nn.Module]) -> None:
+def test_user_architecture_file_problems(
+    tmp_path: Path, user_model: tuple[Path, Path, nn.Module]
+) -> None:
     _, folder, _ = user_model
     broken = tmp_path / "broken.py"
     broken.write_text("raise RuntimeError('boom')\n", encoding="utf-8")
     not_python = tmp_path / "arch.txt"
     not_python.write_text("", encoding="utf-8")
-    for path, expected in [(broken, "failed to import: RuntimeError: boom"),
-                           (not_python, "must be a Python .py file"),
-                           (tmp_path / "absent.py", "architecture file not found")]:
+    for path, expected in [
+        (broken, "failed to import: RuntimeError: boom"),
+        (not_python, "must be a Python .py file"),
+        (tmp_path / "absent.py", "architecture file not found"),
+    ]:
         with pytest.raises(ModelError) as exc:
             load_model(folder, architecture_file=path)
         assert_one_line(exc, expected)
 
 
-def test_target_layer_must_output_a_feature_map(tmp_path: Path,
-                                                user_model: tuple[Path, Path, nn.Module]) -> None:
+def test_target_layer_must_output_a_feature_map(
+    tmp_path: Path, user_model: tuple[Path, Path, nn.Module]
+) -> None:
     arch_file, _, _ = user_model
-    card = ModelCard.from_dict(card_dict(architecture="FlatNet", target_layer="features",
-                                         architecture_kwargs={}), external_architecture=True)
+    card = ModelCard.from_dict(
+        card_dict(architecture="FlatNet", target_layer="features", architecture_kwargs={}),
+        external_architecture=True,
+    )
     model = run_user_file(arch_file)["FlatNet"](in_channels=2, num_classes=3)
     save_model(model, card, tmp_path / "flat")
     with pytest.raises(ModelError) as exc:

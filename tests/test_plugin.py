@@ -47,9 +47,23 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGETS = [(100, 100, 120, 112), (300, 200, 310, 230), (200, 40, 210, 46)]
 
 PARAMETERS = {
-    "mscam:explain": (["INPUT", "MODEL", "METHOD", "TARGET_CLASS", "TILE_SIZE", "OVERLAP",
-                       "THRESHOLD", "MIN_SCORE", "DEVICE", "ARCHITECTURE_FILE", "HEATMAP",
-                       "BOXES"], ["HEATMAP", "BOXES"]),
+    "mscam:explain": (
+        [
+            "INPUT",
+            "MODEL",
+            "METHOD",
+            "TARGET_CLASS",
+            "TILE_SIZE",
+            "OVERLAP",
+            "THRESHOLD",
+            "MIN_SCORE",
+            "DEVICE",
+            "ARCHITECTURE_FILE",
+            "HEATMAP",
+            "BOXES",
+        ],
+        ["HEATMAP", "BOXES"],
+    ),
     "mscam:localize": (["INPUT", "THRESHOLD", "BOXES"], ["BOXES"]),
     "mscam:evaluate": (["HEATMAP", "TRUTH", "OUTPUT"], ["OUTPUT"]),
     "mscam:synthesize": (["PROFILE", "SIZE", "SEED", "OUTPUT", "TRUTH"], ["OUTPUT", "TRUTH"]),
@@ -75,9 +89,15 @@ def scene(tmp_path_factory) -> Path:
 
 
 def explain_parameters(scene, card, folder: Path, **changes) -> dict:
-    return {"INPUT": str(scene), "MODEL": str(card), "ARCHITECTURE_FILE": str(ARCH_FILE),
-            "DEVICE": "cpu", "HEATMAP": str(folder / "heat.tif"),
-            "BOXES": str(folder / "boxes.gpkg"), **changes}
+    return {
+        "INPUT": str(scene),
+        "MODEL": str(card),
+        "ARCHITECTURE_FILE": str(ARCH_FILE),
+        "DEVICE": "cpu",
+        "HEATMAP": str(folder / "heat.tif"),
+        "BOXES": str(folder / "boxes.gpkg"),
+        **changes,
+    }
 
 
 def wait_for(signal, timeout_s: float = 60.0) -> tuple:
@@ -154,17 +174,23 @@ def test_explain_writes_a_heatmap_on_the_input_grid_and_boxes(plugin, scene, mod
     boxes = QgsVectorLayer(results["BOXES"], "boxes", "ogr")
     assert boxes.isValid() and boxes.featureCount() == 3 and boxes.crs() == heat.crs()
     assert {"class", "score", "peak", "mean", "area_m2", "method", "threshold"} <= set(
-        boxes.fields().names())
+        boxes.fields().names()
+    )
 
 
-def test_explain_in_a_project_loads_styled_layers_in_a_run_group(plugin, scene, model_card,
-                                                                 tmp_path, qgis_new_project):
+def test_explain_in_a_project_loads_styled_layers_in_a_run_group(
+    plugin, scene, model_card, tmp_path, qgis_new_project
+):
     import processing
 
-    processing.runAndLoadResults("mscam:explain", explain_parameters(
-        scene, model_card, tmp_path, METHOD="grad-cam"))
-    groups = [g for g in qgis_new_project.layerTreeRoot().children()
-              if isinstance(g, QgsLayerTreeGroup) and g.name().startswith("MS-CAM grad-cam")]
+    processing.runAndLoadResults(
+        "mscam:explain", explain_parameters(scene, model_card, tmp_path, METHOD="grad-cam")
+    )
+    groups = [
+        g
+        for g in qgis_new_project.layerTreeRoot().children()
+        if isinstance(g, QgsLayerTreeGroup) and g.name().startswith("MS-CAM grad-cam")
+    ]
     assert len(groups) == 1
     layers = [node.layer() for node in groups[0].findLayers()]
     boxes, heat = layers  # boxes above the heatmap
@@ -178,8 +204,10 @@ def test_explain_in_a_project_loads_styled_layers_in_a_run_group(plugin, scene, 
     assert "ship boxes" in boxes.name() and "heatmap" in heat.name()
 
     # boxes localized again land in the group of the heatmap they come from
-    processing.runAndLoadResults("mscam:localize", {
-        "INPUT": heat.source(), "THRESHOLD": 0.9, "BOXES": str(tmp_path / "again.gpkg")})
+    processing.runAndLoadResults(
+        "mscam:localize",
+        {"INPUT": heat.source(), "THRESHOLD": 0.9, "BOXES": str(tmp_path / "again.gpkg")},
+    )
     again = next(node.layer() for node in groups[0].findLayers())
     assert again.source().startswith(str(tmp_path / "again.gpkg")) and again.featureCount() == 2
     assert again.name() == "ship boxes ≥ 0.90" and again.labelsEnabled()
@@ -206,10 +234,15 @@ def test_explain_runs_inside_a_processing_model(plugin, model_card, tmp_path):
     model.addChildAlgorithm(synthesize)
     explain = QgsProcessingModelChildAlgorithm("mscam:explain")
     explain.setChildId("explain")
-    explain.addParameterSources("INPUT", [
-        QgsProcessingModelChildParameterSource.fromChildOutput("synthesize", "OUTPUT")])
-    for name, value in (("MODEL", str(model_card)), ("ARCHITECTURE_FILE", str(ARCH_FILE)),
-                        ("METHOD", "layer-cam"), ("DEVICE", "cpu")):
+    explain.addParameterSources(
+        "INPUT", [QgsProcessingModelChildParameterSource.fromChildOutput("synthesize", "OUTPUT")]
+    )
+    for name, value in (
+        ("MODEL", str(model_card)),
+        ("ARCHITECTURE_FILE", str(ARCH_FILE)),
+        ("METHOD", "layer-cam"),
+        ("DEVICE", "cpu"),
+    ):
         explain.addParameterSources(name, static(value))
     outputs = {}
     for name in ("HEATMAP", "BOXES"):
@@ -220,8 +253,13 @@ def test_explain_runs_inside_a_processing_model(plugin, model_card, tmp_path):
     explain.setModelOutputs(outputs)
     model.addChildAlgorithm(explain)
     model.updateDestinationParameters()
-    results = processing.run(model, {"explain:heatmap": str(tmp_path / "heat.tif"),
-                                     "explain:boxes": str(tmp_path / "boxes.gpkg")})
+    results = processing.run(
+        model,
+        {
+            "explain:heatmap": str(tmp_path / "heat.tif"),
+            "explain:boxes": str(tmp_path / "boxes.gpkg"),
+        },
+    )
     assert results["explain:heatmap"] == str(tmp_path / "heat.tif")
     assert gdal.Open(str(tmp_path / "heat.tif")).GetMetadataItem("MSCAM_METHOD") == "layer-cam"
     assert (tmp_path / "boxes.gpkg").is_file()
@@ -233,9 +271,14 @@ def test_localize_redraws_boxes_at_other_thresholds(plugin, scene, model_card, t
     first = processing.run("mscam:explain", explain_parameters(scene, model_card, tmp_path))
     counts = {}
     for threshold in (0.3, 0.9):
-        out = processing.run("mscam:localize", {"INPUT": first["HEATMAP"],
-                                                "THRESHOLD": threshold,
-                                                "BOXES": str(tmp_path / f"b{threshold}.gpkg")})
+        out = processing.run(
+            "mscam:localize",
+            {
+                "INPUT": first["HEATMAP"],
+                "THRESHOLD": threshold,
+                "BOXES": str(tmp_path / f"b{threshold}.gpkg"),
+            },
+        )
         counts[threshold] = feature_count(out["BOXES"])
     assert counts == {0.3: 3, 0.9: 2}
 
@@ -243,15 +286,25 @@ def test_localize_redraws_boxes_at_other_thresholds(plugin, scene, model_card, t
 def test_synthesize_then_evaluate(plugin, model_card, tmp_path):
     import processing
 
-    synthetic = processing.run("mscam:synthesize", {
-        "PROFILE": "calm", "SIZE": 128, "SEED": 1, "OUTPUT": str(tmp_path / "calm.tif"),
-        "TRUTH": str(tmp_path / "truth.gpkg")})
+    synthetic = processing.run(
+        "mscam:synthesize",
+        {
+            "PROFILE": "calm",
+            "SIZE": 128,
+            "SEED": 1,
+            "OUTPUT": str(tmp_path / "calm.tif"),
+            "TRUTH": str(tmp_path / "truth.gpkg"),
+        },
+    )
     assert gdal.Open(synthetic["OUTPUT"]).RasterCount == 2
     assert feature_count(synthetic["TRUTH"]) >= 1
-    heat = processing.run("mscam:explain", explain_parameters(
-        synthetic["OUTPUT"], model_card, tmp_path))["HEATMAP"]
-    metrics = processing.run("mscam:evaluate", {"HEATMAP": heat, "TRUTH": synthetic["TRUTH"],
-                                                "OUTPUT": str(tmp_path / "metrics.json")})
+    heat = processing.run(
+        "mscam:explain", explain_parameters(synthetic["OUTPUT"], model_card, tmp_path)
+    )["HEATMAP"]
+    metrics = processing.run(
+        "mscam:evaluate",
+        {"HEATMAP": heat, "TRUTH": synthetic["TRUTH"], "OUTPUT": str(tmp_path / "metrics.json")},
+    )
     written = json.loads(Path(metrics["OUTPUT"]).read_text())
     assert written["truth_boxes"] >= 1 and "best" in written
 
@@ -260,23 +313,40 @@ def test_synthesize_then_evaluate(plugin, model_card, tmp_path):
 def test_explain_without_a_model_uses_the_bundled_default(plugin, tmp_path):
     import processing
 
-    scene = processing.run("mscam:synthesize", {
-        "PROFILE": "calm", "SIZE": 192, "SEED": 2, "OUTPUT": str(tmp_path / "calm.tif"),
-        "TRUTH": str(tmp_path / "truth.gpkg")})["OUTPUT"]
-    heat = processing.run("mscam:explain", {"INPUT": scene, "DEVICE": "cpu",
-                                            "HEATMAP": str(tmp_path / "heat.tif"),
-                                            "BOXES": str(tmp_path / "boxes.gpkg")})["HEATMAP"]
+    scene = processing.run(
+        "mscam:synthesize",
+        {
+            "PROFILE": "calm",
+            "SIZE": 192,
+            "SEED": 2,
+            "OUTPUT": str(tmp_path / "calm.tif"),
+            "TRUTH": str(tmp_path / "truth.gpkg"),
+        },
+    )["OUTPUT"]
+    heat = processing.run(
+        "mscam:explain",
+        {
+            "INPUT": scene,
+            "DEVICE": "cpu",
+            "HEATMAP": str(tmp_path / "heat.tif"),
+            "BOXES": str(tmp_path / "boxes.gpkg"),
+        },
+    )["HEATMAP"]
     card = json.loads(DEFAULT_CARD_PATH.read_text())
     assert gdal.Open(heat).GetMetadataItem("MSCAM_MODEL") == f"{card['name']} {card['version']}"
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"MODEL": "/nonexistent/card.json"}, "model card not found"),
-    ({"TARGET_CLASS": "whale"}, "unknown target class"),
-    ({"DEVICE": "cuda"}, "cuda"),
-])
-def test_engine_failures_are_one_clear_message_and_leave_nothing(plugin, scene, model_card,
-                                                                 tmp_path, change, message):
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"MODEL": "/nonexistent/card.json"}, "model card not found"),
+        ({"TARGET_CLASS": "whale"}, "unknown target class"),
+        ({"DEVICE": "cuda"}, "cuda"),
+    ],
+)
+def test_engine_failures_are_one_clear_message_and_leave_nothing(
+    plugin, scene, model_card, tmp_path, change, message
+):
     import processing
     import torch
 
@@ -294,16 +364,22 @@ def test_cancel_stops_the_run_and_leaves_nothing(plugin, scene, model_card, tmp_
     feedback = QgsProcessingFeedback()
     feedback.progressChanged.connect(lambda value: feedback.cancel())
     with pytest.raises(QgsProcessingException, match="Cancelled"):
-        algorithm.run(explain_parameters(scene, model_card, tmp_path), QgsProcessingContext(),
-                      feedback, {}, False)  # catchExceptions=False
+        algorithm.run(
+            explain_parameters(scene, model_card, tmp_path),
+            QgsProcessingContext(),
+            feedback,
+            {},
+            False,
+        )  # catchExceptions=False
     assert feedback.isCanceled() and not any(tmp_path.iterdir())
 
 
 # -- the dock -------------------------------------------------------------------------------------
 
 
-def test_dock_runs_explain_and_its_slider_redraws_the_boxes(plugin, qgis_iface, qgis_new_project,
-                                                            scene, model_card, tmp_path):
+def test_dock_runs_explain_and_its_slider_redraws_the_boxes(
+    plugin, qgis_iface, qgis_new_project, scene, model_card, tmp_path
+):
     from mscam_qgis.compare_view import CompareMapTool
     from mscam_qgis.dock import MscamDock
 
@@ -335,7 +411,8 @@ def test_dock_runs_explain_and_its_slider_redraws_the_boxes(plugin, qgis_iface, 
     assert isinstance(qgis_iface.mapCanvas().mapTool(), CompareMapTool)
     canvas_crs = qgis_iface.mapCanvas().mapSettings().destinationCrs()
     where = QgsCoordinateTransform(layer.crs(), canvas_crs, qgis_new_project).transform(
-        QgsPointXY(UTM[0] + 305 * UTM[1], UTM[3] + 215 * UTM[5]))
+        QgsPointXY(UTM[0] + 305 * UTM[1], UTM[3] + 215 * UTM[5])
+    )
     dock._compare_tool.picked.emit(where)  # … as if the analyst clicked on the second ship
     wait_until(lambda: dock._compare_dialog is not None)
     dialog = dock._compare_dialog
@@ -386,7 +463,7 @@ def test_compare_gives_probabilities_and_one_map_per_method(scene, model_card):
     assert (w, h) == (64, 64) and wx <= cx < wx + w and wy <= cy < wy + h
     for heat in result.maps.values():
         assert heat.shape == (64, 64) and heat.min() >= 0 and heat.max() <= 1 + 1e-6
-    ship = result.maps["ms-cam"][int(y0 - wy):int(y1 - wy), int(x0 - wx):int(x1 - wx)]
+    ship = result.maps["ms-cam"][int(y0 - wy) : int(y1 - wy), int(x0 - wx) : int(x1 - wx)]
     assert ship.mean() > result.maps["ms-cam"].mean()  # the map is on the ship
     dialog = CompareDialog(result)
     assert dialog.layout().count() == 3  # header, grid, buttons
@@ -476,8 +553,14 @@ def test_plugin_loads_without_torch_and_says_what_to_install(scene, tmp_path):
     script = tmp_path / "torchless.py"
     script.write_text(TORCHLESS.format(root=str(ROOT), scene=str(scene)))
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          env=env, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert f"ALGORITHMS {sorted(PARAMETERS)}" in out

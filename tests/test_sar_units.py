@@ -29,8 +29,9 @@ def test_dn_to_sigma0_hand_values() -> None:
 
 
 def test_db_conversions_hand_values() -> None:
-    np.testing.assert_allclose(linear_to_db(np.array([1.0, 0.1, 0.001, 100.0])),
-                               [0.0, -10.0, -30.0, 20.0], atol=1e-12)
+    np.testing.assert_allclose(
+        linear_to_db(np.array([1.0, 0.1, 0.001, 100.0])), [0.0, -10.0, -30.0, 20.0], atol=1e-12
+    )
     # The floor: 10·log10(max(σ0, 1e-5)) so zero and negative σ0 give -50 dB, not -inf.
     np.testing.assert_array_equal(linear_to_db(np.array([0.0, -0.3, 1e-7])), [-50.0, -50.0, -50.0])
     assert np.isnan(linear_to_db(np.array([np.nan]))[0])

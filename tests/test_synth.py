@@ -60,12 +60,21 @@ def test_speckle_enl_on_homogeneous_sea() -> None:
 
 def test_k_texture_makes_rough_sea_spikier() -> None:
     # Texture × speckle: 1/ENL = 1/L + 1/ν + 1/(Lν) → ≈ 1.6 for ν = 3, ≈ 3.4 for ν = 15.
-    quiet = {"swell_db": 0.0, "streak_db": 0.0, "wind_var": 0.0, "calm_fraction": 0.0,
-             "island_density": 0.0, "buoy_density": 0.0, "platform_density": 0.0}
+    quiet = {
+        "swell_db": 0.0,
+        "streak_db": 0.0,
+        "wind_var": 0.0,
+        "calm_fraction": 0.0,
+        "island_density": 0.0,
+        "buoy_density": 0.0,
+        "platform_density": 0.0,
+    }
     rough = synthesize_scene(256, scene_profile("rough", **quiet), seed=1, n_ships=0)
     calm = synthesize_scene(256, scene_profile("calm", **quiet), seed=1, n_ships=0)
-    rough_enl, calm_enl = strip_enl(rough.vv_db, rough.valid_mask), strip_enl(
-        calm.vv_db, calm.valid_mask)
+    rough_enl, calm_enl = (
+        strip_enl(rough.vv_db, rough.valid_mask),
+        strip_enl(calm.vv_db, calm.valid_mask),
+    )
     assert 1.3 < rough_enl < 2.4
     assert 2.9 < calm_enl < 4.2
     assert rough_enl < calm_enl < LOOKS
@@ -139,8 +148,7 @@ def test_hard_negatives(coastal: SyntheticScene) -> None:
     assert len(turbines) >= 4  # a wind farm on a grid
     # Ghosts: platforms here (always ≥ +20 dB) cast azimuth ambiguities ~20 dB fainter, 4–6 km
     # away along azimuth; islands are land at sea.
-    profile = scene_profile("calm", platform_density=0.6, ghost_probability=1.0,
-                            island_density=0.4)
+    profile = scene_profile("calm", platform_density=0.6, ghost_probability=1.0, island_density=0.4)
     scene = synthesize_scene((1024, 160), profile, seed=1, n_ships=0)
     platforms = [p for p in scene.hard_negatives if p["kind"] == "platform"]
     ghosts = [g for g in scene.hard_negatives if g["kind"] == "ghost"]
@@ -250,12 +258,14 @@ def test_dn_gcp_scene_is_located_by_its_gcps(dense: SyntheticScene, tmp_path: Pa
     utm = PixelMapper(open_raster_info(tmp_path / "u.tif"))
     (x_top, x_bottom), (y_top, y_bottom) = utm.pixel_to_map(np.array([0, 0]), np.array([0, 384]))
     assert math.degrees(math.atan2(x_bottom - x_top, y_top - y_bottom)) == pytest.approx(
-        12.0, abs=0.01)
+        12.0, abs=0.01
+    )
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mscam", "synth", *args],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "mscam", "synth", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_cli_end_to_end(tmp_path: Path) -> None:
@@ -264,8 +274,21 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
     from mscam.scene.vector import read_boxes
 
     out, truth, png = tmp_path / "scene.tif", tmp_path / "truth.gpkg", tmp_path / "q.png"
-    done = run_cli(str(out), "--truth", str(truth), "--profile", "dense", "--size", "160x200",
-                   "--seed", "3", "--units", "DN", "--quicklook", str(png))
+    done = run_cli(
+        str(out),
+        "--truth",
+        str(truth),
+        "--profile",
+        "dense",
+        "--size",
+        "160x200",
+        "--seed",
+        "3",
+        "--units",
+        "DN",
+        "--quicklook",
+        str(png),
+    )
     assert done.returncode == 0, done.stderr
     assert "ships" in done.stderr and done.stdout == ""
     info = open_raster_info(out)

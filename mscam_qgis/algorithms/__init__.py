@@ -7,5 +7,10 @@ from .synthesize import SynthesizeAlgorithm
 
 ALGORITHMS = (ExplainAlgorithm, LocalizeAlgorithm, EvaluateAlgorithm, SynthesizeAlgorithm)
 
-__all__ = ["ALGORITHMS", "EvaluateAlgorithm", "ExplainAlgorithm", "LocalizeAlgorithm",
-           "SynthesizeAlgorithm"]
+__all__ = [
+    "ALGORITHMS",
+    "EvaluateAlgorithm",
+    "ExplainAlgorithm",
+    "LocalizeAlgorithm",
+    "SynthesizeAlgorithm",
+]

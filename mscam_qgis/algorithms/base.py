@@ -18,8 +18,16 @@ from qgis.PyQt.QtGui import QIcon
 from ..dependencies import MissingDependency, require_engine
 
 #: The engine's method names (`mscam.METHODS`), in the order of the METHOD enum.
-METHOD_NAMES = ("ms-cam", "self-matching", "grad-cam", "grad-cam++", "xgrad-cam", "layer-cam",
-                "hires-cam", "score-cam")
+METHOD_NAMES = (
+    "ms-cam",
+    "self-matching",
+    "grad-cam",
+    "grad-cam++",
+    "xgrad-cam",
+    "layer-cam",
+    "hires-cam",
+    "score-cam",
+)
 #: The synthetic scene profiles (`mscam.sar.synth.PROFILES`).
 PROFILE_NAMES = ("calm", "rough", "coastal", "empty", "dense")
 DEVICES = ("auto", "cpu", "cuda")

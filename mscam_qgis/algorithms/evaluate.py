@@ -32,18 +32,28 @@ class EvaluateAlgorithm(MscamAlgorithm):
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterRasterLayer("HEATMAP", tr("Heatmap")))
-        self.addParameter(QgsProcessingParameterVectorLayer(
-            "TRUTH", tr("Ground truth boxes"), types=[QgsProcessing.TypeVectorPolygon],
-        ))
-        self.addParameter(QgsProcessingParameterFileDestination(
-            "OUTPUT", tr("Metrics"), fileFilter=tr("JSON files (*.json)"),
-        ))
+        self.addParameter(
+            QgsProcessingParameterVectorLayer(
+                "TRUTH",
+                tr("Ground truth boxes"),
+                types=[QgsProcessing.TypeVectorPolygon],
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterFileDestination(
+                "OUTPUT",
+                tr("Metrics"),
+                fileFilter=tr("JSON files (*.json)"),
+            )
+        )
 
     def processAlgorithm(self, parameters, context, feedback):
-        heatmap = raster_path(self.parameterAsRasterLayer(parameters, "HEATMAP", context),
-                              "HEATMAP")
+        heatmap = raster_path(
+            self.parameterAsRasterLayer(parameters, "HEATMAP", context), "HEATMAP"
+        )
         truth, truth_layer = vector_path(
-            self.parameterAsVectorLayer(parameters, "TRUTH", context), "TRUTH")
+            self.parameterAsVectorLayer(parameters, "TRUTH", context), "TRUTH"
+        )
         output = self.parameterAsFileOutput(parameters, "OUTPUT", context)
         with engine_errors():
             from mscam.eval.scene import evaluate_scene
@@ -52,11 +62,15 @@ class EvaluateAlgorithm(MscamAlgorithm):
         write_json(output, metrics)
         feedback.setProgress(100)
         pxap = metrics.get("pxap")
-        feedback.pushInfo(f"{metrics.get('truth_boxes')} truth boxes; pixel AP (PxAP) "
-                          + ("n/a" if pxap is None else f"{pxap:.3f}"))
+        feedback.pushInfo(
+            f"{metrics.get('truth_boxes')} truth boxes; pixel AP (PxAP) "
+            + ("n/a" if pxap is None else f"{pxap:.3f}")
+        )
         for criterion, best in metrics.get("best", {}).items():
-            feedback.pushInfo(f"best F1 ({criterion}): {best['f1']:.3f} at threshold "
-                              f"{best['threshold']:.2f} ({best['predictions']} boxes)")
+            feedback.pushInfo(
+                f"best F1 ({criterion}): {best['f1']:.3f} at threshold "
+                f"{best['threshold']:.2f} ({best['predictions']} boxes)"
+            )
         return {"OUTPUT": output}
 
 

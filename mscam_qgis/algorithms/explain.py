@@ -63,52 +63,96 @@ class ExplainAlgorithm(MscamAlgorithm):
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterRasterLayer("INPUT", tr("Input SAR raster")))
-        self.addParameter(QgsProcessingParameterFile(
-            "MODEL", tr("Model card (empty: the bundled default model)"),
-            behavior=QgsProcessingParameterFile.File, optional=True,
-            fileFilter=tr("Model cards (*.json);;All files (*)"),
-        ))
-        self.addParameter(QgsProcessingParameterEnum(
-            "METHOD", tr("Method"), options=list(METHOD_NAMES), defaultValue="ms-cam",
-            usesStaticStrings=True,
-        ))
-        self.addParameter(QgsProcessingParameterString(
-            "TARGET_CLASS", tr("Target class (empty: the model's default)"), defaultValue="",
-            optional=True,
-        ))
-        self.addParameter(QgsProcessingParameterNumber(
-            "TILE_SIZE", tr("Tile size in pixels (0: the model's chip size)"),
-            type=QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0,
-        ))
-        self.addParameter(QgsProcessingParameterNumber(
-            "OVERLAP", tr("Tile overlap"), type=QgsProcessingParameterNumber.Double,
-            defaultValue=0.25, minValue=0.0, maxValue=0.95,
-        ))
-        self.addParameter(QgsProcessingParameterNumber(
-            "THRESHOLD", tr("Box threshold (heat)"), type=QgsProcessingParameterNumber.Double,
-            defaultValue=0.5, minValue=0.01, maxValue=1.0,
-        ))
-        self.addParameter(QgsProcessingParameterNumber(
-            "MIN_SCORE", tr("Minimum tile score (target-class probability)"),
-            type=QgsProcessingParameterNumber.Double, defaultValue=0.5, minValue=0.0,
-            maxValue=1.0,
-        ))
-        self.addParameter(QgsProcessingParameterEnum(
-            "DEVICE", tr("Device"), options=list(DEVICES), defaultValue="auto",
-            usesStaticStrings=True,
-        ))
-        architecture = QgsProcessingParameterFile(
-            "ARCHITECTURE_FILE", tr("Architecture file (runs its Python code)"),
-            behavior=QgsProcessingParameterFile.File, extension="py", optional=True,
+        self.addParameter(
+            QgsProcessingParameterFile(
+                "MODEL",
+                tr("Model card (empty: the bundled default model)"),
+                behavior=QgsProcessingParameterFile.File,
+                optional=True,
+                fileFilter=tr("Model cards (*.json);;All files (*)"),
+            )
         )
-        architecture.setFlags(architecture.flags()
-                              | QgsProcessingParameterDefinition.FlagAdvanced)
+        self.addParameter(
+            QgsProcessingParameterEnum(
+                "METHOD",
+                tr("Method"),
+                options=list(METHOD_NAMES),
+                defaultValue="ms-cam",
+                usesStaticStrings=True,
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterString(
+                "TARGET_CLASS",
+                tr("Target class (empty: the model's default)"),
+                defaultValue="",
+                optional=True,
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                "TILE_SIZE",
+                tr("Tile size in pixels (0: the model's chip size)"),
+                type=QgsProcessingParameterNumber.Integer,
+                defaultValue=0,
+                minValue=0,
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                "OVERLAP",
+                tr("Tile overlap"),
+                type=QgsProcessingParameterNumber.Double,
+                defaultValue=0.25,
+                minValue=0.0,
+                maxValue=0.95,
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                "THRESHOLD",
+                tr("Box threshold (heat)"),
+                type=QgsProcessingParameterNumber.Double,
+                defaultValue=0.5,
+                minValue=0.01,
+                maxValue=1.0,
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                "MIN_SCORE",
+                tr("Minimum tile score (target-class probability)"),
+                type=QgsProcessingParameterNumber.Double,
+                defaultValue=0.5,
+                minValue=0.0,
+                maxValue=1.0,
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterEnum(
+                "DEVICE",
+                tr("Device"),
+                options=list(DEVICES),
+                defaultValue="auto",
+                usesStaticStrings=True,
+            )
+        )
+        architecture = QgsProcessingParameterFile(
+            "ARCHITECTURE_FILE",
+            tr("Architecture file (runs its Python code)"),
+            behavior=QgsProcessingParameterFile.File,
+            extension="py",
+            optional=True,
+        )
+        architecture.setFlags(architecture.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
         self.addParameter(architecture)
         heatmap = QgsProcessingParameterRasterDestination("HEATMAP", tr("Heatmap"))
         heatmap.setSupportsNonFileBasedOutput(False)
         self.addParameter(heatmap)
         boxes = QgsProcessingParameterVectorDestination(
-            "BOXES", tr("Boxes"), type=QgsProcessing.TypeVectorPolygon,
+            "BOXES",
+            tr("Boxes"),
+            type=QgsProcessing.TypeVectorPolygon,
         )
         boxes.setSupportsNonFileBasedOutput(False)
         self.addParameter(boxes)
@@ -134,17 +178,28 @@ class ExplainAlgorithm(MscamAlgorithm):
                 architecture_file=self.parameterAsFile(parameters, "ARCHITECTURE_FILE", context)
                 or None,
             )
-            result = explain_scene(scene, heatmap, boxes, settings,
-                                   progress=progress_reporter(feedback),
-                                   cancel=feedback.isCanceled)
+            result = explain_scene(
+                scene,
+                heatmap,
+                boxes,
+                settings,
+                progress=progress_reporter(feedback),
+                cancel=feedback.isCanceled,
+            )
         feedback.pushInfo(
             f"{result.tiles} tiles ({result.hot_tiles} hot, {result.skipped_tiles} skipped as "
             f"nodata) in {result.seconds:.1f} s on {result.device}; {result.n_boxes} "
             f"{result.target_class} boxes at threshold {settings.threshold}"
         )
         group = f"MS-CAM {method} · {Path(scene).stem} · {time.strftime('%H:%M:%S')}"
-        ResultStyler.attach(context, heatmap, "heatmap", tr(f"{result.target_class} heatmap"),
-                            group)
-        ResultStyler.attach(context, boxes, "boxes",
-                            tr(f"{result.target_class} boxes ≥ {settings.threshold:.2f}"), group)
+        ResultStyler.attach(
+            context, heatmap, "heatmap", tr(f"{result.target_class} heatmap"), group
+        )
+        ResultStyler.attach(
+            context,
+            boxes,
+            "boxes",
+            tr(f"{result.target_class} boxes ≥ {settings.threshold:.2f}"),
+            group,
+        )
         return {"HEATMAP": heatmap, "BOXES": boxes}

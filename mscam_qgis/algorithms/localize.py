@@ -30,12 +30,20 @@ class LocalizeAlgorithm(MscamAlgorithm):
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterRasterLayer("INPUT", tr("Heatmap")))
-        self.addParameter(QgsProcessingParameterNumber(
-            "THRESHOLD", tr("Box threshold (heat)"), type=QgsProcessingParameterNumber.Double,
-            defaultValue=0.5, minValue=0.01, maxValue=1.0,
-        ))
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                "THRESHOLD",
+                tr("Box threshold (heat)"),
+                type=QgsProcessingParameterNumber.Double,
+                defaultValue=0.5,
+                minValue=0.01,
+                maxValue=1.0,
+            )
+        )
         boxes = QgsProcessingParameterVectorDestination(
-            "BOXES", tr("Boxes"), type=QgsProcessing.TypeVectorPolygon,
+            "BOXES",
+            tr("Boxes"),
+            type=QgsProcessing.TypeVectorPolygon,
         )
         boxes.setSupportsNonFileBasedOutput(False)
         self.addParameter(boxes)
@@ -50,10 +58,12 @@ class LocalizeAlgorithm(MscamAlgorithm):
 
             tags = heatmap_tags(heatmap)
             target_class = tags.get("target_class", "target")
-            count = write_scene_boxes(heatmap, boxes, threshold, target_class,
-                                      tags.get("method", "unknown"))
+            count = write_scene_boxes(
+                heatmap, boxes, threshold, target_class, tags.get("method", "unknown")
+            )
         feedback.setProgress(100)
         feedback.pushInfo(f"{count} {target_class} boxes at threshold {threshold}")
-        ResultStyler.attach(context, boxes, "boxes", tr(f"{target_class} boxes ≥ {threshold:.2f}"),
-                            near=heatmap)
+        ResultStyler.attach(
+            context, boxes, "boxes", tr(f"{target_class} boxes ≥ {threshold:.2f}"), near=heatmap
+        )
         return {"BOXES": boxes}

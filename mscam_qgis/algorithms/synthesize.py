@@ -33,23 +33,41 @@ class SynthesizeAlgorithm(MscamAlgorithm):
     HELP = HELP
 
     def initAlgorithm(self, config=None) -> None:
-        self.addParameter(QgsProcessingParameterEnum(
-            "PROFILE", tr("Profile"), options=list(PROFILE_NAMES), defaultValue="coastal",
-            usesStaticStrings=True,
-        ))
-        self.addParameter(QgsProcessingParameterNumber(
-            "SIZE", tr("Size in pixels"), type=QgsProcessingParameterNumber.Integer,
-            defaultValue=1024, minValue=32, maxValue=20000,
-        ))
-        self.addParameter(QgsProcessingParameterNumber(
-            "SEED", tr("Seed"), type=QgsProcessingParameterNumber.Integer, defaultValue=0,
-            minValue=0,
-        ))
+        self.addParameter(
+            QgsProcessingParameterEnum(
+                "PROFILE",
+                tr("Profile"),
+                options=list(PROFILE_NAMES),
+                defaultValue="coastal",
+                usesStaticStrings=True,
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                "SIZE",
+                tr("Size in pixels"),
+                type=QgsProcessingParameterNumber.Integer,
+                defaultValue=1024,
+                minValue=32,
+                maxValue=20000,
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                "SEED",
+                tr("Seed"),
+                type=QgsProcessingParameterNumber.Integer,
+                defaultValue=0,
+                minValue=0,
+            )
+        )
         scene = QgsProcessingParameterRasterDestination("OUTPUT", tr("Scene"))
         scene.setSupportsNonFileBasedOutput(False)
         self.addParameter(scene)
         truth = QgsProcessingParameterVectorDestination(
-            "TRUTH", tr("Ground truth"), type=QgsProcessing.TypeVectorPolygon,
+            "TRUTH",
+            tr("Ground truth"),
+            type=QgsProcessing.TypeVectorPolygon,
         )
         truth.setSupportsNonFileBasedOutput(False)
         self.addParameter(truth)

@@ -12,8 +12,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("heatmap", help="heatmap GeoTIFF written by `mscam explain`")
     parser.add_argument("--boxes", required=True, help="output GeoPackage")
     parser.add_argument("--threshold", type=float, required=True, help="heat threshold in (0, 1]")
-    parser.add_argument("--merge-gap", type=int, default=3,
-                        help="regions this close (pixels) are one box; -1: never merge (default 3)")
+    parser.add_argument(
+        "--merge-gap",
+        type=int,
+        default=3,
+        help="regions this close (pixels) are one box; -1: never merge (default 3)",
+    )
     parser.add_argument("--target-class", help="class name for the boxes; default: the heatmap's")
     parser.set_defaults(run=run)
 

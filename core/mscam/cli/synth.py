@@ -19,14 +19,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("output", help="output GeoTIFF")
     parser.add_argument("--truth", required=True, help="output GeoPackage of ship boxes")
-    parser.add_argument("--profile", default="coastal",
-                        help=f"scene kind: {', '.join(PROFILES)} (default coastal)")
-    parser.add_argument("--size", default="1024",
-                        help="side in 10 m pixels, or HEIGHTxWIDTH (default 1024)")
+    parser.add_argument(
+        "--profile", default="coastal", help=f"scene kind: {', '.join(PROFILES)} (default coastal)"
+    )
+    parser.add_argument(
+        "--size", default="1024", help="side in 10 m pixels, or HEIGHTxWIDTH (default 1024)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--units", default="dB", help="dB (float32) or DN (UInt16; default dB)")
-    parser.add_argument("--geometry", default="map",
-                        help="map (north-up UTM) or gcp (rotated, GCPs only; default map)")
+    parser.add_argument(
+        "--geometry",
+        default="map",
+        help="map (north-up UTM) or gcp (rotated, GCPs only; default map)",
+    )
     parser.add_argument("--quicklook", help="also write a grey PNG of VV with the ship boxes")
     parser.set_defaults(run=run)
 
@@ -57,8 +62,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--geometry must be map or gcp, got {args.geometry!r}")
     size = parse_size(args.size)
     started = time.perf_counter()
-    print(f"mscam synth: {args.profile} scene, {size[0]}×{size[1]} px, seed {args.seed} …",
-          file=sys.stderr)
+    print(
+        f"mscam synth: {args.profile} scene, {size[0]}×{size[1]} px, seed {args.seed} …",
+        file=sys.stderr,
+    )
     scene = synthesize_scene(size, args.profile, args.seed)
     write_scene(scene, args.output, args.truth, units=args.units, geometry=args.geometry)
     if args.quicklook:
@@ -69,7 +76,10 @@ def run(args: argparse.Namespace) -> int:
     for item in scene.hard_negatives:
         kinds[item["kind"]] = kinds.get(item["kind"], 0) + 1
     negatives = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "none"
-    print(f"mscam synth: wrote {args.output} ({args.units}, {args.geometry} geometry) and "
-          f"{args.truth}: {len(scene.ships)} ships; hard negatives: {negatives}; "
-          f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
+    print(
+        f"mscam synth: wrote {args.output} ({args.units}, {args.geometry} geometry) and "
+        f"{args.truth}: {len(scene.ships)} ships; hard negatives: {negatives}; "
+        f"{time.perf_counter() - started:.1f} s",
+        file=sys.stderr,
+    )
     return 0

@@ -88,8 +88,11 @@ def build_architecture(name: str, **kwargs: Any) -> nn.Module:
 
 
 def _check_sizes(in_channels: int, num_classes: int, width: int) -> None:
-    for label, value in (("in_channels", in_channels), ("num_classes", num_classes),
-                         ("width", width)):
+    for label, value in (
+        ("in_channels", in_channels),
+        ("num_classes", num_classes),
+        ("width", width),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{label} must be a positive integer, got {value!r}")
 
@@ -205,8 +208,9 @@ class ResNet18SAR(nn.Module):
 
     @staticmethod
     def _stage(in_channels: int, out_channels: int, stride: int) -> nn.Sequential:
-        return nn.Sequential(BasicBlock(in_channels, out_channels, stride),
-                             BasicBlock(out_channels, out_channels))
+        return nn.Sequential(
+            BasicBlock(in_channels, out_channels, stride), BasicBlock(out_channels, out_channels)
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         """Return (B, num_classes) logits for a (B, in_channels, H, W) batch."""

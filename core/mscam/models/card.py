@@ -114,8 +114,7 @@ def _write_atomically(path: Path, write: Callable[[Any], None]) -> None:
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
-                                            dir=path.parent)
+        handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
@@ -174,20 +173,25 @@ class ModelCard:
         _check_json_object("architecture_kwargs", self.architecture_kwargs)
         derived = [key for key in _DERIVED_KWARGS if key in self.architecture_kwargs]
         if derived:
-            raise _fail("architecture_kwargs", f"must not set {', '.join(derived)}: it comes from "
-                        "'input_channels' and 'classes'")
+            raise _fail(
+                "architecture_kwargs",
+                f"must not set {', '.join(derived)}: it comes from 'input_channels' and 'classes'",
+            )
 
         _check_names("classes", self.classes)
         _check_names("target_classes", self.target_classes)
         unknown = [name for name in self.target_classes if name not in self.classes]
         if unknown:
-            raise _fail("target_classes", f"names {', '.join(map(repr, unknown))} not in "
-                        f"classes {self.classes}")
+            raise _fail(
+                "target_classes",
+                f"names {', '.join(map(repr, unknown))} not in classes {self.classes}",
+            )
         _check_names("input_channels", self.input_channels)
 
         if self.input_units not in INPUT_UNITS:
-            raise _fail("input_units", f"must be one of {', '.join(INPUT_UNITS)}, "
-                        f"got {self.input_units!r}")
+            raise _fail(
+                "input_units", f"must be one of {', '.join(INPUT_UNITS)}, got {self.input_units!r}"
+            )
 
         _check_json_object("preprocessing", self.preprocessing)
         if "type" not in self.preprocessing:
@@ -202,14 +206,17 @@ class ModelCard:
             raise _fail("chip_size", f"must be at least {_MIN_CHIP_SIZE}, got {self.chip_size}")
 
         if not _DOTTED_NAME.match(self.target_layer):
-            raise _fail("target_layer", f"must be a dotted module name like 'layer4', "
-                        f"got {self.target_layer!r}")
+            raise _fail(
+                "target_layer",
+                f"must be a dotted module name like 'layer4', got {self.target_layer!r}",
+            )
 
         # The weights live beside the card: a path out of its folder would break moving the pair.
         weights = PurePosixPath(self.weights.replace("\\", "/"))
         if weights.is_absolute() or ".." in weights.parts or ":" in self.weights:
-            raise _fail("weights", f"must be a file name relative to the card, "
-                        f"got {self.weights!r}")
+            raise _fail(
+                "weights", f"must be a file name relative to the card, got {self.weights!r}"
+            )
 
         if self.training is not None:
             _check_json_object("training", self.training)
@@ -227,8 +234,9 @@ class ModelCard:
     def class_index(self, name: str) -> int:
         """Logit index of class ``name``; ``ModelError`` listing the classes when it is unknown."""
         if name not in self.classes:
-            raise ModelError(f"unknown class {name!r}; model {self.name!r} has classes "
-                             f"{', '.join(self.classes)}")
+            raise ModelError(
+                f"unknown class {name!r}; model {self.name!r} has classes {', '.join(self.classes)}"
+            )
         return self.classes.index(name)
 
     def check_architecture(self, *, external: bool = False) -> None:
@@ -239,12 +247,17 @@ class ModelCard:
         """
         if external:
             if not self.architecture.isidentifier():
-                raise _fail("architecture", f"must name a callable in the architecture file, "
-                            f"got {self.architecture!r}")
+                raise _fail(
+                    "architecture",
+                    f"must name a callable in the architecture file, got {self.architecture!r}",
+                )
         elif self.architecture not in ARCHITECTURES:
             known = ", ".join(sorted(ARCHITECTURES))
-            raise _fail("architecture", f"names unknown architecture {self.architecture!r} "
-                        f"(known: {known}; a custom one needs an explicit architecture file)")
+            raise _fail(
+                "architecture",
+                f"names unknown architecture {self.architecture!r} "
+                f"(known: {known}; a custom one needs an explicit architecture file)",
+            )
 
     @classmethod
     def from_dict(cls, data: Any, *, external_architecture: bool = False) -> ModelCard:
@@ -274,8 +287,12 @@ class ModelCard:
         return data
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], *, external_architecture: bool = False,
-             ) -> ModelCard:
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        external_architecture: bool = False,
+    ) -> ModelCard:
         """Read and validate the card JSON at ``path``; errors name the file and the field."""
         path = Path(path)
         try:
@@ -287,8 +304,10 @@ class ModelCard:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ModelError(f"model card {path} is not valid JSON: {exc.msg} at line "
-                             f"{exc.lineno}, column {exc.colno}") from None
+            raise ModelError(
+                f"model card {path} is not valid JSON: {exc.msg} at line "
+                f"{exc.lineno}, column {exc.colno}"
+            ) from None
         try:
             return cls.from_dict(data, external_architecture=external_architecture)
         except ModelError as exc:
@@ -298,4 +317,3 @@ class ModelCard:
         """Write the card as indented JSON to ``path``, atomically (temporary name, then rename)."""
         text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
         _write_atomically(Path(path), lambda f: f.write(text.encode("utf-8")))
-

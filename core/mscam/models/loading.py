@@ -65,8 +65,12 @@ class LoadedModel:
     """Where the card was read; its ``weights`` are relative to this file's folder."""
 
 
-def load_model(card: _PathLike | None = None, *, device: str | torch.device = "cpu",
-               architecture_file: _PathLike | None = None) -> LoadedModel:
+def load_model(
+    card: _PathLike | None = None,
+    *,
+    device: str | torch.device = "cpu",
+    architecture_file: _PathLike | None = None,
+) -> LoadedModel:
     """Build the card's architecture, load its weights safely, and return it in eval mode.
 
     ``card`` is a card JSON path, a folder holding ``card.json``, or None for the bundled default
@@ -83,16 +87,23 @@ def load_model(card: _PathLike | None = None, *, device: str | torch.device = "c
     torch_device = _resolve_device(device)
 
     if architecture_file is None:
-        model = build_architecture(model_card.architecture, in_channels=model_card.in_channels,
-                                   num_classes=model_card.num_classes,
-                                   **model_card.architecture_kwargs)
+        model = build_architecture(
+            model_card.architecture,
+            in_channels=model_card.in_channels,
+            num_classes=model_card.num_classes,
+            **model_card.architecture_kwargs,
+        )
     else:
         model = _build_from_file(Path(architecture_file), model_card)
 
     weights_path = card_path.parent / model_card.weights
     state = _read_state_dict(weights_path, torch_device)
-    _check_fits(state, model.state_dict(), f"weights {weights_path}",
-                f"architecture {model_card.architecture!r}")
+    _check_fits(
+        state,
+        model.state_dict(),
+        f"weights {weights_path}",
+        f"architecture {model_card.architecture!r}",
+    )
     model.load_state_dict(state)
     model.to(torch_device).eval()
     _check_runs(model, model_card, torch_device)
@@ -110,10 +121,18 @@ def save_model(model: nn.Module, card: ModelCard, directory: _PathLike) -> Path:
     # CPU tensors: the file then loads on any machine, and map_location moves them on load.
     state = {key: value.detach().cpu() for key, value in model.state_dict().items()}
     if card.architecture in ARCHITECTURES:
-        expected = build_architecture(card.architecture, in_channels=card.in_channels,
-                                      num_classes=card.num_classes, **card.architecture_kwargs)
-        _check_fits(state, expected.state_dict(), "the model to save",
-                    f"the card's architecture {card.architecture!r}")
+        expected = build_architecture(
+            card.architecture,
+            in_channels=card.in_channels,
+            num_classes=card.num_classes,
+            **card.architecture_kwargs,
+        )
+        _check_fits(
+            state,
+            expected.state_dict(),
+            "the model to save",
+            f"the card's architecture {card.architecture!r}",
+        )
     card_path = directory / CARD_FILE_NAME
     _write_atomically(directory / card.weights, lambda f: torch.save(state, f))
     card.save(card_path)
@@ -123,8 +142,10 @@ def save_model(model: nn.Module, card: ModelCard, directory: _PathLike) -> Path:
 def _resolve_card_path(card: _PathLike | None) -> Path:
     if card is None:
         if not DEFAULT_CARD_PATH.is_file():
-            raise ModelError(f"the bundled default model is missing ({DEFAULT_CARD_PATH}); "
-                             "pass a model card, or reinstall mscam")
+            raise ModelError(
+                f"the bundled default model is missing ({DEFAULT_CARD_PATH}); "
+                "pass a model card, or reinstall mscam"
+            )
         return DEFAULT_CARD_PATH
     path = Path(card).expanduser()
     if path.is_dir():
@@ -146,17 +167,23 @@ def _resolve_device(device: str | torch.device) -> torch.device:
 def _build_from_file(path: Path, card: ModelCard) -> nn.Module:
     builder = getattr(_import_user_file(path, card.architecture), card.architecture, None)
     if not callable(builder):
-        raise ModelError(f"architecture file {path} defines no callable {card.architecture!r} "
-                         "(named by the card's 'architecture')")
+        raise ModelError(
+            f"architecture file {path} defines no callable {card.architecture!r} "
+            "(named by the card's 'architecture')"
+        )
     try:
-        model = builder(in_channels=card.in_channels, num_classes=card.num_classes,
-                        **card.architecture_kwargs)
+        model = builder(
+            in_channels=card.in_channels, num_classes=card.num_classes, **card.architecture_kwargs
+        )
     except Exception as exc:  # user code: any failure is the user's to fix, reported in one line
-        raise ModelError(f"{card.architecture!r} from {path} failed to build: "
-                         f"{_one_line(exc)}") from None
+        raise ModelError(
+            f"{card.architecture!r} from {path} failed to build: {_one_line(exc)}"
+        ) from None
     if not isinstance(model, nn.Module):
-        raise ModelError(f"{card.architecture!r} from {path} returned {type(model).__name__}, "
-                         "not a torch.nn.Module")
+        raise ModelError(
+            f"{card.architecture!r} from {path} returned {type(model).__name__}, "
+            "not a torch.nn.Module"
+        )
     return model
 
 
@@ -171,8 +198,12 @@ def _import_user_file(path: Path, architecture: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise ModelError(f"cannot import architecture file {path}")
-    logger.warning("running the Python code in %s to build architecture %r: use architecture "
-                   "files only from sources you trust", path, architecture)
+    logger.warning(
+        "running the Python code in %s to build architecture %r: use architecture "
+        "files only from sources you trust",
+        path,
+        architecture,
+    )
     module = importlib.util.module_from_spec(spec)
     # Registered while it runs so that dataclasses, pickling and typing in it resolve the module.
     sys.modules[module_name] = module
@@ -180,8 +211,7 @@ def _import_user_file(path: Path, architecture: str) -> ModuleType:
         spec.loader.exec_module(module)
     except Exception as exc:  # user code: report whatever it raised, in one line
         del sys.modules[module_name]
-        raise ModelError(f"architecture file {path} failed to import: "
-                         f"{_one_line(exc)}") from None
+        raise ModelError(f"architecture file {path} failed to import: {_one_line(exc)}") from None
     return module
 
 
@@ -199,33 +229,43 @@ def _read_state_dict(path: Path, device: torch.device) -> dict[str, torch.Tensor
         # weights_only refused an object; name it when torch says which, never load it otherwise.
         found = re.search(r"GLOBAL ([\w.]+)", str(exc))
         what = f"the Python object {found.group(1)}" if found else "data other than tensors"
-        raise ModelError(f"refused weights file {path}: it holds {what} (or is corrupt); only a "
-                         "plain state dict, torch.save(model.state_dict()), is loaded") from None
+        raise ModelError(
+            f"refused weights file {path}: it holds {what} (or is corrupt); only a "
+            "plain state dict, torch.save(model.state_dict()), is loaded"
+        ) from None
     except Exception as exc:  # torch reports truncated/garbled files through assorted types
-        raise ModelError(f"weights file {path} is corrupt or not a PyTorch weights file "
-                         f"({_one_line(exc)})") from None
+        raise ModelError(
+            f"weights file {path} is corrupt or not a PyTorch weights file ({_one_line(exc)})"
+        ) from None
     if not isinstance(state, Mapping):
         raise ModelError(f"weights file {path} holds a {type(state).__name__}, not a state dict")
-    nested = next((key for key in ("state_dict", "model") if isinstance(state.get(key), Mapping)),
-                  None)
+    nested = next(
+        (key for key in ("state_dict", "model") if isinstance(state.get(key), Mapping)), None
+    )
     if nested is not None:
-        raise ModelError(f"weights file {path} looks like a training checkpoint; save its "
-                         f"[{nested!r}] state dict alone")
+        raise ModelError(
+            f"weights file {path} looks like a training checkpoint; save its "
+            f"[{nested!r}] state dict alone"
+        )
     not_tensors = [key for key, value in state.items() if not isinstance(value, torch.Tensor)]
     if not_tensors:
-        raise ModelError(f"weights file {path} holds non-tensor entries: "
-                         f"{_some(map(str, not_tensors))}")
+        raise ModelError(
+            f"weights file {path} holds non-tensor entries: {_some(map(str, not_tensors))}"
+        )
     return dict(state)
 
 
-def _check_fits(state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor],
-                what: str, against: str) -> None:
+def _check_fits(
+    state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor], what: str, against: str
+) -> None:
     """Raise a one-line ``ModelError`` listing missing/unexpected keys and shape mismatches."""
     missing = [key for key in expected if key not in state]
     unexpected = [key for key in state if key not in expected]
-    mismatched = [f"{key} {tuple(state[key].shape)} vs {tuple(expected[key].shape)}"
-                  for key in expected
-                  if key in state and state[key].shape != expected[key].shape]
+    mismatched = [
+        f"{key} {tuple(state[key].shape)} vs {tuple(expected[key].shape)}"
+        for key in expected
+        if key in state and state[key].shape != expected[key].shape
+    ]
     problems = []
     if missing:
         problems.append(f"missing keys {_some(missing)}")
@@ -242,8 +282,10 @@ def _check_runs(model: nn.Module, card: ModelCard, device: torch.device) -> None
     try:
         layer = model.get_submodule(card.target_layer)
     except AttributeError:
-        raise ModelError(f"target layer {card.target_layer!r} (card's 'target_layer') is not a "
-                         f"module of architecture {card.architecture!r}") from None
+        raise ModelError(
+            f"target layer {card.target_layer!r} (card's 'target_layer') is not a "
+            f"module of architecture {card.architecture!r}"
+        ) from None
     captured: dict[str, Any] = {}
     hook = layer.register_forward_hook(lambda _m, _i, output: captured.update(output=output))
     chip = torch.zeros(1, card.in_channels, card.chip_size, card.chip_size, device=device)
@@ -251,19 +293,24 @@ def _check_runs(model: nn.Module, card: ModelCard, device: torch.device) -> None
         with torch.no_grad():
             logits = model(chip)
     except Exception as exc:  # any architecture, user-written included, may fail on a chip
-        raise ModelError(f"architecture {card.architecture!r} fails on a {tuple(chip.shape)} "
-                         f"chip: {_one_line(exc)}") from None
+        raise ModelError(
+            f"architecture {card.architecture!r} fails on a {tuple(chip.shape)} "
+            f"chip: {_one_line(exc)}"
+        ) from None
     finally:
         hook.remove()
     if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (1, card.num_classes):
         shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-        raise ModelError(f"architecture {card.architecture!r} returns {shape} for one chip, "
-                         f"expected logits of shape (1, {card.num_classes})")
+        raise ModelError(
+            f"architecture {card.architecture!r} returns {shape} for one chip, "
+            f"expected logits of shape (1, {card.num_classes})"
+        )
     output = captured.get("output")
     if not isinstance(output, torch.Tensor) or output.dim() != 4:
         shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
-        raise ModelError(f"target layer {card.target_layer!r} outputs {shape}, not a "
-                         "(B, C, h, w) feature map")
+        raise ModelError(
+            f"target layer {card.target_layer!r} outputs {shape}, not a (B, C, h, w) feature map"
+        )
 
 
 def _some(keys: Iterable[str]) -> str:

@@ -123,8 +123,10 @@ def _islands(
         if w <= 2 * margin or h <= 2 * margin:
             continue
         cx, cy = rng.uniform(margin, w - margin), rng.uniform(margin, h - margin)
-        area = (slice(int(cy) - margin, int(cy) + margin),
-                slice(int(cx) - margin, int(cx) + margin))
+        area = (
+            slice(int(cy) - margin, int(cy) + margin),
+            slice(int(cx) - margin, int(cx) + margin),
+        )
         if land[area].any() or not valid[area].all():
             continue
         (x0, y0, x1, y1), mask = blob_mask(land.shape, cx, cy, radius, rng)
@@ -135,8 +137,12 @@ def _islands(
     return islands
 
 
-def _parcels(shape: tuple[int, int], size_px: tuple[float, float], rng: np.random.Generator,
-             origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+def _parcels(
+    shape: tuple[int, int],
+    size_px: tuple[float, float],
+    rng: np.random.Generator,
+    origin: tuple[int, int] = (0, 0),
+) -> np.ndarray:
     """A patchwork of rotated, elongated parcels (fields, city blocks): uniform [0, 1) each.
 
     Rows of random height are cut into parcels of random length, so no two rows line up.
@@ -176,7 +182,8 @@ def _sea(
     wind = profile.wind_ms * np.exp(profile.wind_var * gaussian_field(coarse, 400 / COARSE, rng))
     # Low-wind areas: a large-scale field with a finer one on top, so their edges are ragged.
     calm_noise = gaussian_field(coarse, 250 / COARSE, rng) + 0.4 * gaussian_field(
-        coarse, 60 / COARSE, rng)
+        coarse, 60 / COARSE, rng
+    )
     calm = np.zeros(coarse, np.float32)
     if profile.calm_fraction > 0:
         cut = np.quantile(calm_noise, profile.calm_fraction)
@@ -206,8 +213,9 @@ def _sea(
     return vv, (vv * np.power(10.0, -gap / 10.0)).astype(np.float32)
 
 
-def _towns(land: np.ndarray, inland: np.ndarray, profile: SceneProfile,
-           rng: np.random.Generator) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
+def _towns(
+    land: np.ndarray, inland: np.ndarray, profile: SceneProfile, rng: np.random.Generator
+) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
     """Towns on land near the coast (ports): (box, weight) each, weight 1 in the dense core
     fading to 0 in the suburbs along a ragged edge."""
     h, w = land.shape
@@ -245,9 +253,11 @@ def _land(
     inland = _full(inland_coarse, shape)
     # Relief: fractal hills growing inland; islands are domes. Brightness follows the slope
     # along range (x): slopes rising away from the radar face it and look brighter.
-    hills = profile.relief_m * np.maximum(
-        power_law_field(coarse, 4.5, rng, largest_px=800 / COARSE) + 0.8, 0
-    ) * inland_coarse
+    hills = (
+        profile.relief_m
+        * np.maximum(power_law_field(coarse, 4.5, rng, largest_px=800 / COARSE) + 0.8, 0)
+        * inland_coarse
+    )
     slope = _full(np.gradient(hills, axis=1) / (PIXEL_M * COARSE), shape)
     for island in islands:
         x0, y0, x1, y1 = island["box"]
@@ -290,8 +300,15 @@ def _land(
         vv_all.append(np.power(10.0, point_db / 10.0))
         for k in np.argsort(point_db)[::-1][:10]:
             x, y = int(xs[k] + x0), int(ys[k] + y0)
-            features.append({"kind": "urban_point", "x": x + 0.5, "y": y + 0.5,
-                             "box": (x - 1, y - 1, x + 1, y + 1), "peak_db": float(point_db[k])})
+            features.append(
+                {
+                    "kind": "urban_point",
+                    "x": x + 0.5,
+                    "y": y + 0.5,
+                    "box": (x - 1, y - 1, x + 1, y + 1),
+                    "peak_db": float(point_db[k]),
+                }
+            )
     db = db + relief_db
     texture = gamma_texture(gaussian_field(shape, 2.0, rng), nu)
     vv = (np.power(10.0, db / 10.0) * texture).astype(np.float32)

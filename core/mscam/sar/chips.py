@@ -58,22 +58,33 @@ def _integral(mask: np.ndarray) -> np.ndarray:
 
 
 def _window_sums(integral: np.ndarray, xs: np.ndarray, ys: np.ndarray, size: int) -> np.ndarray:
-    return (integral[ys + size, xs + size] - integral[ys, xs + size]
-            - integral[ys + size, xs] + integral[ys, xs])
+    return (
+        integral[ys + size, xs + size]
+        - integral[ys, xs + size]
+        - integral[ys + size, xs]
+        + integral[ys, xs]
+    )
 
 
 def _overlaps(xs: np.ndarray, ys: np.ndarray, size: int, boxes: np.ndarray) -> np.ndarray:
     """Whether each chip (xs, ys, size) intersects any inclusive box (E, 4)."""
     if boxes.size == 0:
         return np.zeros(xs.shape, bool)
-    return ((xs[:, None] <= boxes[None, :, 2]) & (xs[:, None] + size - 1 >= boxes[None, :, 0])
-            & (ys[:, None] <= boxes[None, :, 3]) & (ys[:, None] + size - 1 >= boxes[None, :, 1])
-            ).any(axis=1)
+    return (
+        (xs[:, None] <= boxes[None, :, 2])
+        & (xs[:, None] + size - 1 >= boxes[None, :, 0])
+        & (ys[:, None] <= boxes[None, :, 3])
+        & (ys[:, None] + size - 1 >= boxes[None, :, 1])
+    ).any(axis=1)
 
 
 def _contains(x: int, y: int, size: int, box: tuple[int, int, int, int], pad: int = 0) -> bool:
-    return (box[0] - pad >= x and box[1] - pad >= y
-            and box[2] + pad <= x + size - 1 and box[3] + pad <= y + size - 1)
+    return (
+        box[0] - pad >= x
+        and box[1] - pad >= y
+        and box[2] + pad <= x + size - 1
+        and box[3] + pad <= y + size - 1
+    )
 
 
 class _SceneChips:
@@ -88,8 +99,10 @@ class _SceneChips:
         margins = np.array([sidelobe_margin(s["peak_db"]) for s in scene.ships], np.int64)
         self.ship_zones = self.ship_boxes + margins[:, None] * np.array([-1, -1, 1, 1])
         offshore = [n for n in scene.hard_negatives if n["kind"] in OFFSHORE_KINDS]
-        zones = [np.add(n["box"], np.multiply([-1, -1, 1, 1], sidelobe_margin(n["peak_db"])))
-                 for n in offshore]
+        zones = [
+            np.add(n["box"], np.multiply([-1, -1, 1, 1], sidelobe_margin(n["peak_db"])))
+            for n in offshore
+        ]
         self.offshore_zones = np.array(zones, np.int64).reshape(-1, 4)
 
     def _random_windows(self, count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -102,7 +115,7 @@ class _SceneChips:
 
     def sea(self, count: int) -> list[tuple[int, int]]:
         xs, ys = self._random_windows(count * 20)
-        keep = (_window_sums(self.land, xs, ys, self.size) == 0)
+        keep = _window_sums(self.land, xs, ys, self.size) == 0
         keep &= ~_overlaps(xs, ys, self.size, self.offshore_zones)
         return list(zip(xs[keep].tolist(), ys[keep].tolist()))[:count]
 
@@ -137,8 +150,12 @@ class _SceneChips:
             kind = sorted(by_kind)[int(self.rng.integers(len(by_kind)))]
             item = by_kind[kind][int(self.rng.integers(len(by_kind[kind])))]
             spot = self.around(tuple(int(v) for v in item["box"]), pad=2)
-            if spot and not _overlaps(np.array([spot[0]]), np.array([spot[1]]), self.size,
-                                      self.ship_zones)[0]:
+            if (
+                spot
+                and not _overlaps(
+                    np.array([spot[0]]), np.array([spot[1]]), self.size, self.ship_zones
+                )[0]
+            ):
                 found.append(spot)
         return found
 
@@ -147,9 +164,15 @@ class _SceneChips:
         b = self.ship_boxes
         s = self.size
         hit = (b[:, 0] <= x + s - 1) & (b[:, 2] >= x) & (b[:, 1] <= y + s - 1) & (b[:, 3] >= y)
-        clipped = np.stack([np.maximum(b[hit, 0] - x, 0), np.maximum(b[hit, 1] - y, 0),
-                            np.minimum(b[hit, 2] - x, s - 1), np.minimum(b[hit, 3] - y, s - 1)],
-                           axis=1)
+        clipped = np.stack(
+            [
+                np.maximum(b[hit, 0] - x, 0),
+                np.maximum(b[hit, 1] - y, 0),
+                np.minimum(b[hit, 2] - x, s - 1),
+                np.minimum(b[hit, 3] - y, s - 1),
+            ],
+            axis=1,
+        )
         return clipped.astype(np.int32).reshape(-1, 4)
 
 
@@ -182,8 +205,12 @@ def build_chips(
         profile = profiles[len(scenes) % len(profiles)]
         scene_seed = int(rng.integers(2**31))
         ships_needed = len(found["ship"]) < n_per_class and profile != "empty"
-        arguments = {"size": scene_size, "profile": profile, "seed": scene_seed,
-                     "n_ships": int(rng.integers(8, 20)) if ships_needed else None}
+        arguments = {
+            "size": scene_size,
+            "profile": profile,
+            "seed": scene_seed,
+            "n_ships": int(rng.integers(8, 20)) if ships_needed else None,
+        }
         scene = synthesize_scene(**arguments)
         index = len(scenes)
         scenes.append(arguments)
@@ -196,8 +223,12 @@ def build_chips(
         }
         for name, places in spots.items():
             for x, y in places[: n_per_class - len(found[name])]:
-                chip = np.stack([scene.vv_db[y : y + chip_size, x : x + chip_size],
-                                 scene.vh_db[y : y + chip_size, x : x + chip_size]])
+                chip = np.stack(
+                    [
+                        scene.vv_db[y : y + chip_size, x : x + chip_size],
+                        scene.vh_db[y : y + chip_size, x : x + chip_size],
+                    ]
+                )
                 found[name].append((index, chip, where.ships_in(x, y), x, y))
     rows = [(label, item) for label, name in enumerate(CHIP_CLASSES) for item in found[name]]
     return ChipSet(

@@ -17,6 +17,7 @@ Shape = tuple[int, int]
 
 def upsample(field: np.ndarray, shape: Shape) -> np.ndarray:
     """Bilinear resampling of a 2-D ``field`` onto ``shape`` (pixel-centre aligned), float32."""
+
     def axis_weights(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         pos = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
         pos = np.clip(pos, 0, n_in - 1)
@@ -137,8 +138,10 @@ def blob_mask(
     # A few random harmonics on the radius give a natural outline.
     edge = np.full_like(angle, radius)
     for harmonic in range(2, 6):
-        edge += radius * rng.uniform(0, 0.3 / harmonic * 2) * np.cos(
-            harmonic * angle + rng.uniform(0, 2 * math.pi)
+        edge += (
+            radius
+            * rng.uniform(0, 0.3 / harmonic * 2)
+            * np.cos(harmonic * angle + rng.uniform(0, 2 * math.pi))
         )
     mask = np.hypot(xx - cx, yy - cy) <= edge
     return (x0, y0, x1, y1), mask

@@ -75,26 +75,81 @@ class SceneProfile:
 PROFILES: dict[str, SceneProfile] = {
     p.name: p
     for p in (
-        SceneProfile("calm", wind_ms=3.5, wind_var=0.25, calm_fraction=0.3, nu=15.0,
-                     swell_db=0.3, streak_db=0.3, island_density=0.005, ship_density=0.025,
-                     min_ships=1, wake_probability=0.6, platform_density=0.002,
-                     buoy_density=0.01),
-        SceneProfile("rough", wind_ms=11.0, wind_var=0.15, nu=3.0, texture_corr_m=60.0,
-                     swell_db=1.2, streak_db=1.0, island_density=0.003, ship_density=0.025,
-                     min_ships=1, wake_probability=0.15, platform_density=0.002,
-                     buoy_density=0.005),
-        SceneProfile("coastal", wind_ms=6.0, calm_fraction=0.1, land_fraction=0.45,
-                     relief_m=80.0, town_density=0.015, min_towns=1, rivers=2,
-                     island_density=0.03,
-                     ship_density=0.04, min_ships=2, anchorage=True, buoy_density=0.02,
-                     wind_farm=True),
-        SceneProfile("empty", wind_ms=6.0, calm_fraction=0.1, land_fraction=0.12,
-                     relief_m=60.0, town_density=0.005, rivers=1, island_density=0.005,
-                     platform_density=0.005, buoy_density=0.015, wind_farm=True),
-        SceneProfile("dense", wind_ms=7.0, nu=8.0, land_fraction=0.2, relief_m=50.0,
-                     town_density=0.008, rivers=1, island_density=0.01, ship_density=0.15,
-                     min_ships=3,
-                     anchorage=True, lane=True, buoy_density=0.02, platform_density=0.002),
+        SceneProfile(
+            "calm",
+            wind_ms=3.5,
+            wind_var=0.25,
+            calm_fraction=0.3,
+            nu=15.0,
+            swell_db=0.3,
+            streak_db=0.3,
+            island_density=0.005,
+            ship_density=0.025,
+            min_ships=1,
+            wake_probability=0.6,
+            platform_density=0.002,
+            buoy_density=0.01,
+        ),
+        SceneProfile(
+            "rough",
+            wind_ms=11.0,
+            wind_var=0.15,
+            nu=3.0,
+            texture_corr_m=60.0,
+            swell_db=1.2,
+            streak_db=1.0,
+            island_density=0.003,
+            ship_density=0.025,
+            min_ships=1,
+            wake_probability=0.15,
+            platform_density=0.002,
+            buoy_density=0.005,
+        ),
+        SceneProfile(
+            "coastal",
+            wind_ms=6.0,
+            calm_fraction=0.1,
+            land_fraction=0.45,
+            relief_m=80.0,
+            town_density=0.015,
+            min_towns=1,
+            rivers=2,
+            island_density=0.03,
+            ship_density=0.04,
+            min_ships=2,
+            anchorage=True,
+            buoy_density=0.02,
+            wind_farm=True,
+        ),
+        SceneProfile(
+            "empty",
+            wind_ms=6.0,
+            calm_fraction=0.1,
+            land_fraction=0.12,
+            relief_m=60.0,
+            town_density=0.005,
+            rivers=1,
+            island_density=0.005,
+            platform_density=0.005,
+            buoy_density=0.015,
+            wind_farm=True,
+        ),
+        SceneProfile(
+            "dense",
+            wind_ms=7.0,
+            nu=8.0,
+            land_fraction=0.2,
+            relief_m=50.0,
+            town_density=0.008,
+            rivers=1,
+            island_density=0.01,
+            ship_density=0.15,
+            min_ships=3,
+            anchorage=True,
+            lane=True,
+            buoy_density=0.02,
+            platform_density=0.002,
+        ),
     )
 }
 
@@ -142,8 +197,11 @@ def _valid_mask(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     rows = np.arange(h)
     for side in (0, 1):
         base = rng.uniform(0.004, 0.02) * w
-        wiggle = base * 0.5 * np.sin(2 * math.pi * (rows / max(h, 1) * rng.uniform(0.5, 2)
-                                                     + rng.random()))
+        wiggle = (
+            base
+            * 0.5
+            * np.sin(2 * math.pi * (rows / max(h, 1) * rng.uniform(0.5, 2) + rng.random()))
+        )
         width = np.maximum(np.round(base + wiggle), 1).astype(int)
         cols = np.arange(w)[None, :]
         edge = cols < width[:, None] if side == 0 else cols >= (w - width)[:, None]
@@ -166,14 +224,17 @@ class _Placer:
             return False
         if not self.free_sea[int(y0) : int(y1) + 1, int(x0) : int(x1) + 1].all():
             return False
-        return all(x1 + gap < a or a2 + gap < x0 or y1 + gap < b or b2 + gap < y0
-                   for a, b, a2, b2 in self.taken)
+        return all(
+            x1 + gap < a or a2 + gap < x0 or y1 + gap < b or b2 + gap < y0
+            for a, b, a2, b2 in self.taken
+        )
 
     def take(self, cx: float, cy: float, half: float) -> None:
         self.taken.append((cx - half, cy - half, cx + half, cy + half))
 
-    def find(self, half: float, near: tuple[float, float, float] | None = None,
-             tries: int = 60) -> tuple[float, float] | None:
+    def find(
+        self, half: float, near: tuple[float, float, float] | None = None, tries: int = 60
+    ) -> tuple[float, float] | None:
         """A free centre; ``near`` = (x, y, spread) samples around a point instead."""
         h, w = self.free_sea.shape
         for _ in range(tries):
@@ -205,8 +266,11 @@ def _ships(
     lane_angle = rng.uniform(0, 180)
     lane_point = (rng.uniform(0.2, 0.8) * w, rng.uniform(0.2, 0.8) * h)
     anchorages = np.flatnonzero(background.coastal_sea & placer.free_sea)
-    anchor_points = [divmod(int(i), w)[::-1] for i in rng.choice(anchorages, 2)] if (
-        profile.anchorage and anchorages.size) else []
+    anchor_points = (
+        [divmod(int(i), w)[::-1] for i in rng.choice(anchorages, 2)]
+        if (profile.anchorage and anchorages.size)
+        else []
+    )
     ships = []
     for _ in range(count):
         length_m = _ship_length(rng)
@@ -235,21 +299,39 @@ def _ships(
         if wake:
             length, depth = length_px * rng.uniform(3, 8), rng.uniform(0.5, 0.8)
             for image in (background.vv, background.vh):
-                darken_wake(image, ~background.land, cx, cy, heading, length,
-                            max(beam_px, 1.0), depth)
+                darken_wake(
+                    image, ~background.land, cx, cy, heading, length, max(beam_px, 1.0), depth
+                )
         # Hull corners → inclusive pixel box.
         rad = math.radians(heading)
         ux, uy = math.sin(rad), -math.cos(rad)
-        corners = [(cx + a * ux * length_px / 2 + b * uy * beam_px / 2,
-                    cy + a * uy * length_px / 2 - b * ux * beam_px / 2)
-                   for a in (-1, 1) for b in (-1, 1)]
+        corners = [
+            (
+                cx + a * ux * length_px / 2 + b * uy * beam_px / 2,
+                cy + a * uy * length_px / 2 - b * ux * beam_px / 2,
+            )
+            for a in (-1, 1)
+            for b in (-1, 1)
+        ]
         xs, ys = [c[0] for c in corners], [c[1] for c in corners]
-        box = (math.floor(min(xs)), math.floor(min(ys)),
-               max(math.ceil(max(xs)) - 1, math.floor(min(xs))),
-               max(math.ceil(max(ys)) - 1, math.floor(min(ys))))
-        record = {"id": len(ships), "class": "ship", "box": box, "x": cx, "y": cy,
-                  "length_m": length_m, "beam_m": beam_px * PIXEL_M, "heading_deg": heading,
-                  "peak_db": peak, "wake": bool(wake)}
+        box = (
+            math.floor(min(xs)),
+            math.floor(min(ys)),
+            max(math.ceil(max(xs)) - 1, math.floor(min(xs))),
+            max(math.ceil(max(ys)) - 1, math.floor(min(ys))),
+        )
+        record = {
+            "id": len(ships),
+            "class": "ship",
+            "box": box,
+            "x": cx,
+            "y": cy,
+            "length_m": length_m,
+            "beam_m": beam_px * PIXEL_M,
+            "heading_deg": heading,
+            "peak_db": peak,
+            "wake": bool(wake),
+        }
         ships.append((record, vv, vh))
     return ships
 
@@ -266,8 +348,12 @@ def _structures(
         vv = render_structure(cx, cy, size, points, peak, rng)
         vh = render_structure(cx, cy, size, points, peak - rng.uniform(6, 11), rng)
         half = size / 2 + 0.5
-        box = (math.floor(cx - half), math.floor(cy - half),
-               math.floor(cx + half), math.floor(cy + half))
+        box = (
+            math.floor(cx - half),
+            math.floor(cy - half),
+            math.floor(cx + half),
+            math.floor(cy + half),
+        )
         out.append(({"kind": kind, "x": cx, "y": cy, "box": box, "peak_db": peak}, vv, vh))
 
     if profile.wind_farm and min(h, w) >= 200:
@@ -333,8 +419,10 @@ def synthesize_scene(
 
     placer = _Placer(background.land, valid, ship_rng)
     structures = _structures(placer, profile, shape, struct_rng)
-    count = n_ships if n_ships is not None else max(
-        profile.min_ships, int(ship_rng.poisson(profile.ship_density * h * w * 1e-4))
+    count = (
+        n_ships
+        if n_ships is not None
+        else max(profile.min_ships, int(ship_rng.poisson(profile.ship_density * h * w * 1e-4)))
     )
     ships = _ships(background, placer, profile, count, ship_rng)
 
@@ -361,11 +449,15 @@ def synthesize_scene(
                 ghost_of(vv, offset, weaker, smear).add_to(images[0])
                 ghost_of(vh, offset, weaker, smear).add_to(images[1])
                 x0, y0, x1, y1 = record["box"]
-                hard_negatives.append({
-                    "kind": "ghost", "x": record["x"], "y": record["y"] + offset,
-                    "box": (x0, y0 + offset - smear, x1, y1 + offset + smear),
-                    "peak_db": record["peak_db"] - weaker,
-                })
+                hard_negatives.append(
+                    {
+                        "kind": "ghost",
+                        "x": record["x"],
+                        "y": record["y"] + offset,
+                        "box": (x0, y0 + offset - smear, x1, y1 + offset + smear),
+                        "peak_db": record["peak_db"] - weaker,
+                    }
+                )
     for item in hard_negatives:  # a ghost or an urban point at the edge: keep boxes inside
         x0, y0, x1, y1 = item["box"]
         item["box"] = (max(x0, 0), max(y0, 0), min(x1, w - 1), min(y1, h - 1))
@@ -374,9 +466,17 @@ def synthesize_scene(
     vh_db[~valid] = np.nan
     geotransform = (origin[0], PIXEL_M, 0.0, origin[1], 0.0, -PIXEL_M)
     return SyntheticScene(
-        vv_db=vv_db, vh_db=vh_db, ships=[s[0] for s in ships], hard_negatives=hard_negatives,
-        land_mask=background.land, valid_mask=valid, incidence_deg=incidence,
-        profile=profile.name, seed=seed, geotransform=geotransform, epsg=epsg,
+        vv_db=vv_db,
+        vh_db=vh_db,
+        ships=[s[0] for s in ships],
+        hard_negatives=hard_negatives,
+        land_mask=background.land,
+        valid_mask=valid,
+        incidence_deg=incidence,
+        profile=profile.name,
+        seed=seed,
+        geotransform=geotransform,
+        epsg=epsg,
     )
 
 

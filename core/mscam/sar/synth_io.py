@@ -34,11 +34,13 @@ def gcp_affine(scene: SyntheticScene) -> np.ndarray:
     # Columns (range) go east and rows (azimuth) go south before rotating by the track angle.
     east = (gt[1] * math.cos(a), -gt[1] * math.sin(a))
     south = (gt[5] * math.sin(a), gt[5] * math.cos(a))
-    return np.array([
-        [east[0], south[0], centre_x - east[0] * w / 2 - south[0] * h / 2],
-        [east[1], south[1], centre_y - east[1] * w / 2 - south[1] * h / 2],
-        [0.0, 0.0, 1.0],
-    ])
+    return np.array(
+        [
+            [east[0], south[0], centre_x - east[0] * w / 2 - south[0] * h / 2],
+            [east[1], south[1], centre_y - east[1] * w / 2 - south[1] * h / 2],
+            [0.0, 0.0, 1.0],
+        ]
+    )
 
 
 def _to_crs(xs: np.ndarray, ys: np.ndarray, from_epsg: int, to_epsg: int) -> tuple[np.ndarray, ...]:
@@ -58,8 +60,9 @@ def _to_crs(xs: np.ndarray, ys: np.ndarray, from_epsg: int, to_epsg: int) -> tup
     return out[:, 0].reshape(xs.shape), out[:, 1].reshape(ys.shape)
 
 
-def _pixel_to_map(scene: SyntheticScene, cols: np.ndarray, rows: np.ndarray, geometry: str,
-                  gcp_epsg: int) -> tuple[np.ndarray, ...]:
+def _pixel_to_map(
+    scene: SyntheticScene, cols: np.ndarray, rows: np.ndarray, geometry: str, gcp_epsg: int
+) -> tuple[np.ndarray, ...]:
     if geometry == "map":
         gt = scene.geotransform
         return gt[0] + gt[1] * cols + gt[2] * rows, gt[3] + gt[4] * cols + gt[5] * rows
@@ -94,8 +97,9 @@ def write_scene(
         data, nodata = np.stack([scene.vv_db, scene.vh_db]).astype(np.float32), float("nan")
         band_units = ["dB", "dB"]
     else:
-        data = np.stack([sigma0_to_dn(db_to_linear(b), calibration)
-                         for b in (scene.vv_db, scene.vh_db)])
+        data = np.stack(
+            [sigma0_to_dn(db_to_linear(b), calibration) for b in (scene.vv_db, scene.vh_db)]
+        )
         nodata, band_units = 0.0, ["DN", "DN"]
     metadata = {
         "MSCAM_SYNTHETIC": "YES", "PROFILE": scene.profile, "SEED": str(scene.seed),
@@ -113,8 +117,10 @@ def write_scene(
         grid_r = np.linspace(0, h, GCP_GRID)
         cols, rows = np.meshgrid(grid_c, grid_r)
         xs, ys = _pixel_to_map(scene, cols, rows, geometry, gcp_epsg)
-        gcps = [GCP(float(c), float(r), float(x), float(y))
-                for c, r, x, y in zip(cols.ravel(), rows.ravel(), xs.ravel(), ys.ravel())]
+        gcps = [
+            GCP(float(c), float(r), float(x), float(y))
+            for c, r, x, y in zip(cols.ravel(), rows.ravel(), xs.ravel(), ys.ravel())
+        ]
         georef = {"gcps": gcps, "gcp_projection": gcp_epsg}
     records = []
     for ship in scene.ships:
@@ -134,7 +140,12 @@ def write_scene(
     if truth_path is not None:
         write_boxes(truth_path, records, crs_wkt, layer="ships")
     write_geotiff(
-        path, data, nodata=nodata, band_descriptions=["VV", "VH"], band_units=band_units,
-        band_metadata=[{"POLARISATION": "VV"}, {"POLARISATION": "VH"}], metadata=metadata,
+        path,
+        data,
+        nodata=nodata,
+        band_descriptions=["VV", "VH"],
+        band_units=band_units,
+        band_metadata=[{"POLARISATION": "VV"}, {"POLARISATION": "VH"}],
+        metadata=metadata,
         **georef,
     )
