@@ -85,6 +85,8 @@ class HeatmapWriter:
                             "OVERVIEWS=IGNORE_EXISTING",
                             "RESAMPLING=AVERAGE",
                             "BIGTIFF=IF_SAFER",
+                            # Compress blocks (and build overviews) on every core.
+                            "NUM_THREADS=ALL_CPUS",
                         ],
                     )
                 except RuntimeError as exc:

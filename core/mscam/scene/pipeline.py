@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -32,6 +33,7 @@ from mscam import __version__
 from mscam.cam import create_explainer
 from mscam.errors import Cancelled, InputError, OutputError
 from mscam.models import LoadedModel, load_model
+from mscam.models.fusion import fold_batchnorm
 from mscam.scene.heatmap_writer import HEATMAP_NODATA, HeatmapWriter
 from mscam.scene.localize import find_boxes
 from mscam.scene.mosaic import BlendBlock, StreamingMosaic
@@ -42,7 +44,7 @@ from mscam.scene.raster import (
     open_raster_info,
     streaming_cache_bytes,
 )
-from mscam.scene.tiling import TileGrid, TileWindow
+from mscam.scene.tiling import Tile, TileGrid, TileWindow
 from mscam.scene.vector import write_boxes
 
 log = logging.getLogger(__name__)
@@ -96,6 +98,17 @@ class TileScore:
     x1: int
     y1: int
     probability: float
+
+
+@dataclass
+class PreparedWindow:
+    """A window read and cut into tiles, ready for the CNN (`SceneJob.prepare_window`)."""
+
+    window: TileWindow
+    chips: np.ndarray  # (n, C, tile, tile) float32, NaN as 0
+    places: list[Tile]
+    valid: np.ndarray  # (rows, width) bool: where the input has data
+    skipped: int
 
 
 @dataclass
@@ -156,40 +169,58 @@ class SceneJob:
             settings.tile or card.chip_size,
             settings.overlap,
         )
-        # Channels-last runs the CNN's convolutions and pooling several times faster on CPU
-        # (max-pooling above all) and changes no value beyond float rounding.
-        self.loaded.model.to(memory_format=torch.channels_last)
+        # The model the tiles run through: BatchNorm folded into the convolutions, channels-last
+        # (several times faster on CPU, max-pooling above all). Neither changes a value beyond
+        # float rounding; the loaded model itself is left as it was.
+        self.model = fold_batchnorm(self.loaded.model, keep=[card.target_layer])
+        self.model.to(memory_format=torch.channels_last)
         self.explainer = create_explainer(
-            settings.method, self.loaded.model, card.target_layer, **dict(settings.method_options)
+            settings.method, self.model, card.target_layer, **dict(settings.method_options)
         )
 
     def process_window(self, window: TileWindow, cancel: CancelCheck | None = None) -> WindowResult:
         """Read the window's rows, explain its tiles and blend them into a `BlendBlock`."""
+        return self.explain_window(self.prepare_window(window), cancel)
+
+    def prepare_window(self, window: TileWindow) -> PreparedWindow:
+        """The CPU/I-O half of a window: read and preprocess its rows, cut the tiles to explain.
+
+        Touches only the reader, so the scene loop runs it for the next window in a second
+        thread while the CNN works on this one.
+        """
         info = self.reader.info
         strip, valid = self.preprocessor.read(0, window.y0, info.width, window.y1 - window.y0)
-        block = BlendBlock.empty(window.y0, window.y1, info.width, valid=valid)
-        chips, places, skipped = [], [], 0
+        places, skipped = [], 0
         for tile in self.grid.tiles(window):
             rows = slice(tile.y0 - window.y0, tile.y1 - window.y0)
-            chip = strip[:, rows, tile.x0 : tile.x1]
             if 1.0 - valid[rows, tile.x0 : tile.x1].mean() > self.settings.max_nodata:
                 skipped += 1
                 continue
-            chips.append(np.nan_to_num(chip, nan=0.0))
             places.append(tile)
+        shape = (len(places), strip.shape[0], self.grid.tile_height, self.grid.tile_width)
+        chips = np.empty(shape, np.float32)
+        for k, tile in enumerate(places):
+            chips[k] = strip[:, tile.y0 - window.y0 : tile.y1 - window.y0, tile.x0 : tile.x1]
+        np.nan_to_num(chips, copy=False, nan=0.0)
+        return PreparedWindow(window, chips, places, valid, skipped)
+
+    def explain_window(
+        self, prepared: PreparedWindow, cancel: CancelCheck | None = None
+    ) -> WindowResult:
+        """The CNN half of a window: explain its tiles in batches and blend their maps."""
+        window, chips, places = prepared.window, prepared.chips, prepared.places
+        block = BlendBlock.empty(window.y0, window.y1, self.reader.info.width, valid=prepared.valid)
         hot: list[TileScore] = []
-        for start in range(0, len(chips), self.settings.batch):
+        step = self.settings.batch
+        for start in range(0, len(places), step):
             if cancel is not None and cancel():
                 raise Cancelled("cancelled")
-            batch = torch.from_numpy(np.stack(chips[start : start + self.settings.batch]))
-            heat, probability = self.explain_batch(batch)
-            for tile, tile_heat, p in zip(
-                places[start : start + self.settings.batch], heat, probability
-            ):
+            heat, probability = self.explain_batch(torch.from_numpy(chips[start : start + step]))
+            for tile, tile_heat, p in zip(places[start : start + step], heat, probability):
                 block.add_tile(tile.x0, tile.y0, tile_heat)
                 if p >= self.settings.min_score:
                     hot.append(TileScore(tile.x0, tile.y0, tile.x1, tile.y1, float(p)))
-        return WindowResult(block, hot, len(chips), skipped)
+        return WindowResult(block, hot, len(places), prepared.skipped)
 
     def explain_batch(self, batch: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Tile heat `p · s(CAM)` (zero below `min_score`) and `p`, for a batch of chips."""
@@ -314,14 +345,17 @@ def _run_job(
         mosaic = StreamingMosaic(
             job.reader.info.width, job.reader.info.height, writer.write_rows, nodata=HEATMAP_NODATA
         )
-        for index, window in enumerate(windows):
-            result = job.process_window(window, cancel)
-            mosaic.add(result.block)
-            mosaic.flush(job.grid.final_rows_before(index, windows))
-            hot_tiles += result.hot_tiles
-            totals["tiles"] += result.tiles
-            totals["skipped"] += result.skipped
-            report((index + 1) / (len(windows) + 1), f"window {index + 1}/{len(windows)}")
+        # Reading and cutting the next window (GDAL and numpy, which release the GIL) overlaps
+        # the CNN's work on this one.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mscam-read") as reader:
+            results = _explained_windows(job, windows, reader, cancel)
+            for index, result in enumerate(results):
+                mosaic.add(result.block)
+                mosaic.flush(job.grid.final_rows_before(index, windows))
+                hot_tiles += result.hot_tiles
+                totals["tiles"] += result.tiles
+                totals["skipped"] += result.skipped
+                report((index + 1) / (len(windows) + 1), f"window {index + 1}/{len(windows)}")
         if cancel is not None and cancel():
             raise Cancelled("cancelled")
         writer.finish()
@@ -354,6 +388,25 @@ def _run_job(
         str(job.device),
         job.target_class,
     )
+
+
+def _explained_windows(
+    job: SceneJob,
+    windows: list[TileWindow],
+    reader: ThreadPoolExecutor,
+    cancel: CancelCheck | None,
+) -> Iterator[WindowResult]:
+    """The windows' results in order, each next window prepared in `reader` meanwhile."""
+    pending = reader.submit(job.prepare_window, windows[0]) if windows else None
+    for index in range(len(windows)):
+        prepared = pending.result()
+        if index + 1 < len(windows):
+            pending = reader.submit(job.prepare_window, windows[index + 1])
+        try:
+            yield job.explain_window(prepared, cancel)
+        except BaseException:
+            pending.cancel()
+            raise
 
 
 def write_scene_boxes(
