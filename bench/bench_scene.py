@@ -63,7 +63,7 @@ import numpy as np
 import torch
 from mscam.errors import InputError
 from mscam.eval.scene import DEFAULT_THRESHOLDS, detection_scores
-from mscam.scene.pipeline import SceneSettings, resolve_device
+from mscam.scene.pipeline import SceneSettings, default_batch, resolve_device
 from workload import machine_info, machine_line, set_threads, significant, synchronizer
 
 PIECE = 2048  # side of the synthesized pieces that larger scenes are made of
@@ -311,7 +311,7 @@ def time_bare_passes(job: Any) -> dict[str, Any]:
     forward_s = backward_s = 0.0
     tiles = hot_tiles = batches = 0
     try:
-        for window in job.grid.windows():
+        for window in job.windows():  # the pipeline's own windows and batches
             for batch in recorded_batches(job, window):
                 x = batch.to(job.device).contiguous(memory_format=torch.channels_last)
                 sync()
@@ -444,8 +444,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "model": "bundled default (load_model(None))",
             "method": SceneSettings.method,
             "settings": {
-                key: getattr(SceneSettings, key)
-                for key in ("overlap", "threshold", "min_score", "batch", "max_nodata")
+                **{
+                    key: getattr(SceneSettings, key)
+                    for key in ("overlap", "threshold", "min_score", "max_nodata")
+                },
+                "batch": default_batch(resolve_device(args.device)),  # the device's default
             },
             "device": args.device,
             "threads": threads,

@@ -79,6 +79,17 @@ def test_declared_nodata_becomes_nan() -> None:
     assert np.isnan(to_model_units(np.array([5.0]), "linear", "dB", nodata=5.0)[0])
 
 
+def test_db_to_db_equals_the_round_trip_through_sigma0() -> None:
+    rng = np.random.default_rng(4)
+    db = rng.uniform(-70, 20, 1000).astype(np.float32)
+    db[::97] = np.nan
+    db[::101] = -9999.0
+    out = to_model_units(db, "dB", "dB", nodata=-9999.0)
+    linear = to_model_units(db, "dB", "linear", nodata=-9999.0)
+    np.testing.assert_allclose(out, to_model_units(linear, "linear", "dB"), rtol=0, atol=1e-4)
+    assert np.nanmin(out) == -50.0 and np.isnan(out[::101]).all() and np.isnan(out[::97]).all()
+
+
 def test_unknown_units_rejected() -> None:
     assert check_units("db") == "dB" and check_units("LINEAR") == "linear"
     with pytest.raises(InputError, match="unknown SAR units"):

@@ -252,6 +252,18 @@ def test_windows_processed_in_any_order_give_the_same_heatmap(tmp_path, model_ca
         np.testing.assert_array_equal(a.weight, b.weight)
 
 
+def test_batch_defaults_by_device_and_never_changes_the_heatmap(tmp_path, model_card):
+    assert SceneJob(write_scene(tmp_path / "s.tif", sea_scene()), settings(model_card)).batch == 16
+    array = sea_scene(targets=[(10, 150, 40, 170), (200, 60, 230, 75)])
+    heats = []
+    for batch in (None, 3, 64):
+        _, heat, _, _ = run_scene(tmp_path, model_card, array, name=f"b{batch}", batch=batch)
+        heats.append(gdal.Open(str(heat)).ReadAsArray())
+    assert heats[0].max() > 0.5
+    for other in heats[1:]:
+        np.testing.assert_allclose(other, heats[0], atol=1e-5)
+
+
 def test_gcp_located_input_gives_a_heatmap_with_the_same_gcps(tmp_path, model_card):
     gcps = [
         GCP(px, py, 15.0 + px * 1e-4, 54.0 - py * 1e-4)

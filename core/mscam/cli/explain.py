@@ -51,7 +51,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=3,
         help="regions this close (pixels) are one box; -1: never merge (default 3)",
     )
-    parser.add_argument("--batch", type=int, default=64, help="tiles per batch (default 64)")
+    parser.add_argument(
+        "--batch", type=int, help="tiles per batch (default: 16 on CPU, 128 on a GPU)"
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
     parser.add_argument("--units", help="input units (dB, linear, amplitude, DN); default: detect")

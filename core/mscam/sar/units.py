@@ -122,6 +122,13 @@ def to_model_units(
     missing = np.isnan(values)
     if nodata is not None and not np.isnan(nodata):
         missing |= values == nodata
+    if source == target == "dB":
+        # The usual case (a dB product, a dB model): only the floor applies, no round trip
+        # through σ0 (two transcendental passes, most of the preprocessing time).
+        with np.errstate(invalid="ignore"):
+            out = np.maximum(values, 10.0 * np.log10(SIGMA0_FLOOR))
+        out[missing] = np.nan
+        return out.astype(np.float32)
     if source == "DN":
         sigma0 = dn_to_sigma0(values, calibration)
     elif source == "amplitude":

@@ -16,7 +16,7 @@ from types import TracebackType
 import numpy as np
 
 from mscam.errors import InputError, OutputError
-from mscam.scene.raster import atomic_output, using_gdal
+from mscam.scene.raster import atomic_output, limited_block_cache, using_gdal
 
 HEATMAP_NODATA = -1.0
 
@@ -72,7 +72,13 @@ class HeatmapWriter:
         self._ds.FlushCache()
         self._ds = None
         try:
-            with atomic_output(self.path) as temporary, using_gdal() as gdal:
+            # The copy streams block by block: a small cache is as fast and keeps the peak low
+            # (measured on an 8192² heatmap: 32 MiB, +115 MiB and 2.0 s; 64 MiB, +160 MiB, 2.1 s).
+            with (
+                atomic_output(self.path) as temporary,
+                limited_block_cache(32 * 2**20),
+                using_gdal() as gdal,
+            ):
                 try:
                     gdal.Translate(
                         temporary,

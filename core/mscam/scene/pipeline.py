@@ -65,7 +65,7 @@ class SceneSettings:
     overlap: float = 0.25
     threshold: float = 0.5
     min_score: float = 0.5
-    batch: int = 64
+    batch: int | None = None  # tiles per batch; None: by device (`default_batch`)
     device: str = "auto"
     units: str | None = None  # None: detected from the raster
     bands: tuple[str, ...] | None = None  # band roles; None: detected
@@ -81,12 +81,23 @@ class SceneSettings:
             raise InputError(f"threshold must be in (0, 1], got {self.threshold}")
         if not 0.0 <= self.overlap < 1.0:
             raise InputError(f"overlap must be in [0, 1), got {self.overlap}")
-        if self.batch < 1:
+        if self.batch is not None and self.batch < 1:
             raise InputError(f"batch must be at least 1, got {self.batch}")
         if self.tile is not None and self.tile < 8:
             raise InputError(f"tile must be at least 8 pixels, got {self.tile}")
         if self.threads is not None and self.threads < 1:
             raise InputError(f"threads must be at least 1, got {self.threads}")
+
+
+#: Tiles per batch when none is given. On CPU, small batches keep the activations in the caches:
+#: measured with the bundled model on 64 px tiles (2-core EPYC, 32 MiB L3), batches of 8-42 tiles
+#: run at the same speed and 64 tiles 1.65x slower per tile. A GPU wants big batches.
+DEFAULT_BATCH = {"cpu": 16, "cuda": 128}
+
+
+def default_batch(device: torch.device) -> int:
+    """Tiles per batch on `device` when the settings name none."""
+    return DEFAULT_BATCH.get(device.type, DEFAULT_BATCH["cuda"])
 
 
 @dataclass
@@ -151,6 +162,7 @@ class SceneJob:
         self.settings = settings
         self.reader = RasterReader(self.scene)  # first: a bad input fails before the model loads
         self.device = resolve_device(settings.device)
+        self.batch = settings.batch or default_batch(self.device)
         self.loaded: LoadedModel = load_model(
             settings.model, device=self.device, architecture_file=settings.architecture_file
         )
@@ -211,7 +223,7 @@ class SceneJob:
         window, chips, places = prepared.window, prepared.chips, prepared.places
         block = BlendBlock.empty(window.y0, window.y1, self.reader.info.width, valid=prepared.valid)
         hot: list[TileScore] = []
-        step = self.settings.batch
+        step = self.batch
         for start in range(0, len(places), step):
             if cancel is not None and cancel():
                 raise Cancelled("cancelled")
@@ -238,7 +250,7 @@ class SceneJob:
     def windows(self) -> list[TileWindow]:
         """Bands of tile rows holding at least a batch of tiles, so batches are full even on
         scenes narrower than `batch` tiles."""
-        return self.grid.windows(max(1, -(-self.settings.batch // len(self.grid.xs))))
+        return self.grid.windows(max(1, -(-self.batch // len(self.grid.xs))))
 
     def tags(self) -> dict[str, str]:
         card = self.loaded.card
