@@ -336,24 +336,13 @@ def _explain_scene(
     job = SceneJob(scene, settings)
     windows = job.windows()
     band_rows = max(window.y1 - window.y0 for window in windows)
-    with limited_block_cache(streaming_cache_bytes(job.reader.info, band_rows)):
-        return _run_job(job, windows, heatmap, boxes, settings, progress, cancel, started)
-
-
-def _run_job(
-    job: SceneJob,
-    windows: list[TileWindow],
-    heatmap: Path,
-    boxes: Path | None,
-    settings: SceneSettings,
-    progress: Progress | None,
-    cancel: CancelCheck | None,
-    started: float,
-) -> SceneResult:
     report = progress or (lambda fraction, message: None)
     totals = {"tiles": 0, "skipped": 0}
     hot_tiles: list[TileScore] = []
-    with HeatmapWriter(heatmap, job.reader.dataset, job.tags()) as writer:
+    with (
+        limited_block_cache(streaming_cache_bytes(job.reader.info, band_rows)),
+        HeatmapWriter(heatmap, job.reader.dataset, job.tags()) as writer,
+    ):
         mosaic = StreamingMosaic(
             job.reader.info.width, job.reader.info.height, writer.write_rows, nodata=HEATMAP_NODATA
         )
