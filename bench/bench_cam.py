@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import multiprocessing
 import os
 from collections.abc import Callable
@@ -48,6 +47,7 @@ from workload import (
     significant,
     summary,
     time_rounds,
+    write_report,
 )
 
 MS_CAM_LIMIT = 1.5  # the bound on MS-CAM / forward+backward
@@ -310,13 +310,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    report = run(args)
-    results = args.out / "results"
-    results.mkdir(parents=True, exist_ok=True)
-    stem = f"cam_{torch.device(args.device).type}"
-    (results / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (results / f"{stem}.md").write_text(markdown(report))
-    print(markdown(report))
+    write_report(args.out, f"cam_{torch.device(args.device).type}", run(args), markdown)
 
 
 if __name__ == "__main__":

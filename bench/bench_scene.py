@@ -45,7 +45,6 @@ throughput, box F1 ≥ 0.8 with ships and no box on `empty`.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import os
 import resource
@@ -64,7 +63,14 @@ import torch
 from mscam.errors import InputError
 from mscam.eval.scene import DEFAULT_THRESHOLDS, detection_scores
 from mscam.scene.pipeline import SceneSettings, default_batch, resolve_device
-from workload import machine_info, machine_line, set_threads, significant, synchronizer
+from workload import (
+    machine_info,
+    machine_line,
+    set_threads,
+    significant,
+    synchronizer,
+    write_report,
+)
 
 PIECE = 2048  # side of the synthesized pieces that larger scenes are made of
 THROUGHPUT_PROFILE = "coastal"
@@ -708,13 +714,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    report = run(args)
-    results = args.out / "results"
-    results.mkdir(parents=True, exist_ok=True)
-    stem = f"scene_{torch.device(args.device).type}"
-    (results / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (results / f"{stem}.md").write_text(markdown(report))
-    print(markdown(report))
+    write_report(args.out, f"scene_{torch.device(args.device).type}", run(args), markdown)
 
 
 if __name__ == "__main__":

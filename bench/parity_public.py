@@ -33,7 +33,6 @@ it was imported.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -63,6 +62,7 @@ from workload import (
     significant,
     summary,
     time_rounds,
+    write_report,
 )
 
 PARITY_METHODS = ("grad-cam", "grad-cam++", "xgrad-cam", "layer-cam", "hires-cam", "score-cam")
@@ -433,12 +433,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    report = run(args)
-    results = args.out / "results"
-    results.mkdir(parents=True, exist_ok=True)
-    (results / "parity_public.json").write_text(json.dumps(report, indent=2) + "\n")
-    (results / "parity_public.md").write_text(markdown(report))
-    print(markdown(report))
+    write_report(args.out, "parity_public", run(args), markdown)
 
 
 if __name__ == "__main__":

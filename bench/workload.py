@@ -2,16 +2,18 @@
 
 Used by `bench_cam.py` (the engine against a bare forward and forward+backward) and by
 `parity_public.py` (the engine against the public CAM libraries), so that both time the same
-workload the same way.
+workload the same way; `bench_scene.py` shares the machine record and the result files.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
+from pathlib import Path
 from statistics import median
 from typing import Any
 
@@ -158,3 +160,15 @@ def machine_line(info: Mapping[str, Any]) -> str:
         f"({info['torch_interop_threads']} inter-op); {info['platform']}; {info['date']}; "
         f"load average at start {info['load_average_at_start']}."
     )
+
+
+def write_report(
+    out: Path, stem: str, report: Mapping[str, Any], markdown: Callable[[Any], str]
+) -> None:
+    """`out/results/STEM.json` and `STEM.md` (the report as `markdown` renders it), also printed."""
+    results = out / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    text = markdown(report)
+    (results / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (results / f"{stem}.md").write_text(text)
+    print(text)

@@ -125,8 +125,7 @@ def to_model_units(
     if source == target == "dB":
         # The usual case (a dB product, a dB model): only the floor applies, no round trip
         # through σ0 (two transcendental passes, most of the preprocessing time).
-        with np.errstate(invalid="ignore"):
-            out = np.maximum(values, 10.0 * np.log10(SIGMA0_FLOOR))
+        out = np.maximum(values, linear_to_db(SIGMA0_FLOOR))
         out[missing] = np.nan
         return out.astype(np.float32)
     if source == "DN":

@@ -182,12 +182,13 @@ def find_boxes(
         mask_ds = gdal.GetDriverByName("GTiff").Create(
             mask_path, width, height, 1, gdal.GDT_Byte, ["TILED=YES", "COMPRESS=DEFLATE"]
         )
+        mask_band = mask_ds.GetRasterBand(1)
         # One pass over the heatmap reuses no block; the polygonizer reads the mask a scanline at
-        # a time and needs its current block row (256 rows) cached. A few of those, no more: a
-        # larger cache only fills with heatmap blocks read once (+58 MiB on an 8192² scene).
+        # a time and needs its current block row cached. A few of those, no more: a larger
+        # cache only fills with heatmap blocks read once (+58 MiB on an 8192² scene).
+        mask_block_row = mask_band.GetBlockSize()[1] * width  # bytes
         try:
-            with limited_block_cache(max(16 * 2**20, 4 * 256 * width)):
-                mask_band = mask_ds.GetRasterBand(1)
+            with limited_block_cache(max(16 * 2**20, 4 * mask_block_row)):
                 _threshold_mask(heat_band, mask_band, threshold)
                 polygons = ogr.GetDriverByName("Memory").CreateDataSource("regions")
                 layer = polygons.CreateLayer("regions", geom_type=ogr.wkbPolygon)

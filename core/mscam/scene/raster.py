@@ -114,7 +114,7 @@ def streaming_cache_bytes(info: RasterInfo, band_rows: int, output_block_rows: i
 
 
 @contextmanager
-def limited_block_cache(max_bytes: int = MIN_STREAMING_CACHE) -> Iterator[None]:
+def limited_block_cache(max_bytes: int) -> Iterator[None]:
     """GDAL's block cache capped at `max_bytes` for the block (GDAL's default is 5 % of RAM).
 
     A streaming pass touches every block once, so a big cache only grows memory with the scene;
