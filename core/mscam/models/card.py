@@ -164,6 +164,12 @@ class ModelCard:
     """What the model detects and on what data, for a human reader."""
     training: dict[str, Any] | None = None
     """Free-form provenance (data recipe, seed, epochs, metrics); optional."""
+    pixel_spacing: float | None = None
+    """Ground pixel spacing in metres the model was trained at (e.g. ``10.0``); optional. Scenes at
+    another spacing are resampled to it before tiling (``None``: scenes are used as they are)."""
+    spacing_range: list[float] | None = None
+    """``[low, high]`` spacings in metres the model accepts without resampling; optional (default:
+    within 15 % of ``pixel_spacing``)."""
 
     def __post_init__(self) -> None:
         for field in ("name", "version", "architecture", "input_units", "target_layer", "weights"):
@@ -221,6 +227,32 @@ class ModelCard:
         if self.training is not None:
             _check_json_object("training", self.training)
 
+        if self.pixel_spacing is not None and not (
+            _is_number(self.pixel_spacing) and self.pixel_spacing > 0
+        ):
+            raise _fail("pixel_spacing", f"must be a positive number, got {self.pixel_spacing!r}")
+        if self.spacing_range is not None:
+            pair = self.spacing_range
+            if not (
+                isinstance(pair, list) and len(pair) == 2 and all(map(_is_number, pair))
+            ) or not (0 < pair[0] <= pair[1]):
+                raise _fail(
+                    "spacing_range", f"must be [low, high] with 0 < low <= high, got {pair!r}"
+                )
+            if self.pixel_spacing is None:
+                raise _fail("spacing_range", "needs 'pixel_spacing'")
+            if not pair[0] <= self.pixel_spacing <= pair[1]:
+                raise _fail(
+                    "spacing_range", f"{pair!r} must contain pixel_spacing {self.pixel_spacing}"
+                )
+
+    def accepts_spacing(self, spacing: float) -> bool:
+        """Whether a scene at ``spacing`` metres runs as it is (True when the card names none)."""
+        if self.pixel_spacing is None:
+            return True
+        low, high = self.spacing_range or (self.pixel_spacing / 1.15, self.pixel_spacing * 1.15)
+        return low <= spacing <= high
+
     @property
     def in_channels(self) -> int:
         """Number of input channels the network takes."""
@@ -272,7 +304,8 @@ class ModelCard:
         unknown = [key for key in data if key not in names]
         if unknown:
             raise _fail(str(unknown[0]), f"is unknown (known fields: {', '.join(names)})")
-        missing = [name for name in names if name not in data and name != "training"]
+        optional = ("training", "pixel_spacing", "spacing_range")
+        missing = [name for name in names if name not in data and name not in optional]
         if missing:
             raise _fail(missing[0], "is missing")
         card = cls(**data)
@@ -280,10 +313,11 @@ class ModelCard:
         return card
 
     def to_dict(self) -> dict[str, Any]:
-        """The card as a JSON-ready dict (``training`` left out when absent)."""
+        """The card as a JSON-ready dict (optional fields left out when absent)."""
         data = asdict(self)
-        if data["training"] is None:
-            del data["training"]
+        for name in ("training", "pixel_spacing", "spacing_range"):
+            if data[name] is None:
+                del data[name]
         return data
 
     @classmethod
