@@ -1,23 +1,30 @@
 # mscam — one entry point for set-up, tests, demo and benchmarks.
-# `make demo` and `make test` work on a fresh Debian 12 machine: they install what is missing.
+# `make demo` and `make test` work on a fresh Debian 12 or Debian 13 machine: they install what is
+# missing. Nothing here names a Python version: the venv follows the system Python, whatever it is.
 
 SHELL := /bin/bash
 SYSPY ?= /usr/bin/python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
+# torch 2.13.0 on every Python: on Python 3.11 pip takes the CPU wheel lying in $(WHEELS) (seconds);
+# on Python 3.13 (Debian 13) no such file exists and pip downloads PyPI's build, CUDA libraries
+# included (about 900 MB of downloads, 4.6 GB in the venv). Override with e.g. TORCH=torch==2.14.1.
 TORCH ?= torch==2.13.0
 WHEELS ?= /opt/wheels
 FIND_LINKS := $(if $(wildcard $(WHEELS)),--find-links $(WHEELS),)
-APT_PACKAGES := qgis python3-qgis qgis-providers gdal-bin python3-gdal python3-venv xvfb
-# Debian's GDAL and QGIS bindings are built against Debian's numpy 1.24: never let pip bring numpy 2.
-PIP_CONSTRAINTS := core/constraints.txt
+APT_PACKAGES := qgis python3-qgis qgis-providers gdal-bin python3-gdal python3-numpy python3-venv xvfb
+# Debian's GDAL and QGIS bindings are built against Debian's own numpy (1.24 on Debian 12, 2.2 on
+# Debian 13): pip must never replace it. The constraint is written at set-up time from the numpy
+# that Debian's python3-numpy provides, so it follows the machine instead of naming a version.
+PIP_CONSTRAINTS = $(VENV)/constraints.txt
+SYSTEM_NUMPY = $(shell $(SYSPY) -c 'import numpy; print(numpy.__version__)' 2>/dev/null)
 export QT_QPA_PLATFORM ?= offscreen
 export XDG_RUNTIME_DIR ?= /tmp/mscam-xdg-$(shell id -u)
 export PYTHONDONTWRITEBYTECODE := 1
 # The public CAM libraries live in their own venv, for bench/parity_public.py and
 # tests/test_parity_public.py only (never in .venv). First what pytorch_grad_cam imports, under
-# numpy<2 (opencv 4.11 is the last that accepts numpy 1), and pytest; then grad-cam and torchcam
+# the system's numpy (opencv 4.11 accepts numpy 1 and 2), and pytest; then grad-cam and torchcam
 # without their declared dependencies: grad-cam's torchvision does not import beside torch 2.13
 # (parity_public.py stubs the names it imports), and torchcam asks numpy>=1.26.
 BENCH_VENV ?= .venv-bench
@@ -39,12 +46,26 @@ system-packages:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
 	fi
 
-$(VENV)/.installed: pyproject.toml $(PIP_CONSTRAINTS) | system-packages
+# Re-run when the system's numpy changes (a Debian upgrade) as well as when the project's do.
+$(VENV)/.installed: pyproject.toml $(wildcard /usr/lib/python3/dist-packages/numpy/version.py) | system-packages
 	test -x $(PY) || $(SYSPY) -m venv --system-site-packages $(VENV)
+	$(call write_constraints,$(VENV))
 	$(PIP) install -q $(FIND_LINKS) -c $(PIP_CONSTRAINTS) "$(TORCH)"
 	$(PIP) install -q $(FIND_LINKS) -c $(PIP_CONSTRAINTS) -e ".[dev]"
-	$(PY) -c "import numpy, torch, osgeo.gdal_array, mscam; assert numpy.__version__ < '2', numpy.__version__"
+	$(call check_numpy,$(PY))
 	touch $@
+
+# $(call write_constraints,VENV): pin numpy to the system's version (and nothing else) for pip.
+define write_constraints
+	@test -n "$(SYSTEM_NUMPY)" || { echo "set-up: $(SYSPY) cannot import numpy (Debian's python3-numpy)" >&2; exit 1; }
+	printf '# written by make setup: the numpy that Debian'"'"'s GDAL and QGIS bindings were built against\nnumpy==%s\n' "$(SYSTEM_NUMPY)" >$(1)/constraints.txt
+endef
+
+# $(call check_numpy,PYTHON): the venv sees the system's numpy, and GDAL's array bindings load with it.
+define check_numpy
+	$(1) -c "import numpy, torch, osgeo.gdal_array, mscam; \
+	  assert numpy.__version__ == '$(SYSTEM_NUMPY)', (numpy.__version__, '$(SYSTEM_NUMPY)')"
+endef
 
 test: setup
 	mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
@@ -71,14 +92,15 @@ bench-public: $(BENCH_VENV)/.installed
 	$(BENCH_PY) bench/parity_public.py --out bench
 	$(BENCH_PY) -m pytest -q -p no:cacheprovider tests/test_parity_public.py
 
-$(BENCH_VENV)/.installed: pyproject.toml $(PIP_CONSTRAINTS) | system-packages
+$(BENCH_VENV)/.installed: pyproject.toml | system-packages
 	test -x $(BENCH_PY) || $(SYSPY) -m venv --system-site-packages $(BENCH_VENV)
-	$(BENCH_PIP) install -q $(FIND_LINKS) -c $(PIP_CONSTRAINTS) "$(TORCH)"
-	$(BENCH_PIP) install -q $(FIND_LINKS) -c $(PIP_CONSTRAINTS) $(PUBLIC_CAM_DEPS)
+	$(call write_constraints,$(BENCH_VENV))
+	$(BENCH_PIP) install -q $(FIND_LINKS) -c $(BENCH_VENV)/constraints.txt "$(TORCH)"
+	$(BENCH_PIP) install -q $(FIND_LINKS) -c $(BENCH_VENV)/constraints.txt $(PUBLIC_CAM_DEPS)
 	$(BENCH_PIP) install -q --no-deps $(PUBLIC_CAMS)
 	$(BENCH_PIP) install -q --no-deps -e .
 	cd bench && $(abspath $(BENCH_PY)) -c "import numpy, parity_public as p; \
-	  assert numpy.__version__ < '2', numpy.__version__; \
+	  assert numpy.__version__ == '$(SYSTEM_NUMPY)', numpy.__version__; \
 	  assert p.import_pytorch_grad_cam()[0] and p.import_torchcam()[0]"
 	touch $@
 

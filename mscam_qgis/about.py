@@ -15,6 +15,7 @@ from qgis.PyQt.QtWidgets import (
     QVBoxLayout,
 )
 
+from .compat import TASK_CAN_CANCEL
 from .dependencies import diagnostics, engine_status, install_command, prepare_sys_path
 
 
@@ -22,7 +23,7 @@ class InstallTask(QgsTask):
     """Runs the pip command of `install_command()` in the background, logging its output."""
 
     def __init__(self, command: list[str]) -> None:
-        super().__init__("Installing PyTorch for MS-CAM", QgsTask.CanCancel)
+        super().__init__("Installing PyTorch for MS-CAM", TASK_CAN_CANCEL)
         self.command = command
         self.output = ""
 
@@ -33,7 +34,9 @@ class InstallTask(QgsTask):
         )
         self.output = done.stdout[-4000:] + done.stderr[-4000:]
         QgsMessageLog.logMessage(
-            self.output, "MS-CAM", Qgis.Info if done.returncode == 0 else Qgis.Critical
+            self.output,
+            "MS-CAM",
+            Qgis.MessageLevel.Info if done.returncode == 0 else Qgis.MessageLevel.Critical,
         )
         return done.returncode == 0
 
@@ -55,9 +58,9 @@ class AboutDialog(QDialog):
         layout.addWidget(self.report)
         self.install_button = QPushButton("Install PyTorch")
         self.install_button.clicked.connect(self.install)
-        buttons = QDialogButtonBox(QDialogButtonBox.Close)
-        buttons.addButton(self.install_button, QDialogButtonBox.ActionRole)
-        copy = buttons.addButton("Copy report", QDialogButtonBox.ActionRole)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.addButton(self.install_button, QDialogButtonBox.ButtonRole.ActionRole)
+        copy = buttons.addButton("Copy report", QDialogButtonBox.ButtonRole.ActionRole)
         copy.clicked.connect(lambda: QApplication.clipboard().setText(self.report.toPlainText()))
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)

@@ -21,11 +21,11 @@ class CompareMapTool(QgsMapToolEmitPoint):
 
     def __init__(self, canvas) -> None:
         super().__init__(canvas)
-        self.setCursor(Qt.CrossCursor)
+        self.setCursor(Qt.CursorShape.CrossCursor)
         self.canvasClicked.connect(self._clicked)
 
     def _clicked(self, point, button) -> None:
-        if button == Qt.LeftButton:
+        if button == Qt.MouseButton.LeftButton:
             self.picked.emit(point)
 
 
@@ -40,7 +40,7 @@ def overlay_image(image: np.ndarray, heat: np.ndarray | None) -> QImage:
     data = np.ascontiguousarray(rgba.astype(np.uint8))
     h, w = data.shape[:2]
     # QImage does not own numpy's buffer: copy() detaches it before `data` goes away.
-    return QImage(data.data, w, h, 4 * w, QImage.Format_RGBA8888).copy()
+    return QImage(data.data, w, h, 4 * w, QImage.Format.Format_RGBA8888).copy()
 
 
 class CompareDialog(QDialog):
@@ -59,7 +59,7 @@ class CompareDialog(QDialog):
             + f"<br>Explaining <b>{comparison.target_class}</b> on the {w}×{h} px tile at "
             f"pixel ({x0}, {y0})."
         )
-        header.setTextFormat(Qt.RichText)
+        header.setTextFormat(Qt.TextFormat.RichText)
         layout.addWidget(header)
         grid = QGridLayout()
         cells = [
@@ -74,13 +74,20 @@ class CompareDialog(QDialog):
             picture = QLabel()
             pixmap = QPixmap.fromImage(overlay_image(comparison.image, heat))
             picture.setPixmap(
-                pixmap.scaled(THUMBNAIL, THUMBNAIL, Qt.KeepAspectRatio, Qt.FastTransformation)
+                pixmap.scaled(
+                    THUMBNAIL,
+                    THUMBNAIL,
+                    Qt.AspectRatioMode.KeepAspectRatio,
+                    Qt.TransformationMode.FastTransformation,
+                )
             )
             caption = QLabel(title if seconds is None else f"{title} ({seconds * 1000:.0f} ms)")
-            caption.setAlignment(Qt.AlignCenter)
-            grid.addWidget(picture, 2 * (index // columns), index % columns, Qt.AlignCenter)
+            caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            grid.addWidget(
+                picture, 2 * (index // columns), index % columns, Qt.AlignmentFlag.AlignCenter
+            )
             grid.addWidget(caption, 2 * (index // columns) + 1, index % columns)
         layout.addLayout(grid)
-        buttons = QDialogButtonBox(QDialogButtonBox.Close)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)

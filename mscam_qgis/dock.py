@@ -18,7 +18,6 @@ from qgis.core import (
     Qgis,
     QgsApplication,
     QgsCoordinateTransform,
-    QgsMapLayerProxyModel,
     QgsProcessingAlgRunnerTask,
     QgsProcessingContext,
     QgsProcessingFeedback,
@@ -47,6 +46,7 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from .algorithms.base import DEVICES, METHOD_NAMES
+from .compat import RASTER_LAYER_FILTER
 from .dependencies import MissingDependency, require_engine
 from .styling import file_of
 
@@ -98,7 +98,7 @@ class MscamDock(QgsDockWidget):
         column = QVBoxLayout(body)
         form = QFormLayout()
         self.layer = QgsMapLayerComboBox()
-        self.layer.setFilters(QgsMapLayerProxyModel.RasterLayer)
+        self.layer.setFilters(RASTER_LAYER_FILTER)
         form.addRow("SAR raster", self.layer)
         self.model = QgsFileWidget()
         self.model.setFilter("Model cards (*.json);;All files (*)")
@@ -142,7 +142,7 @@ class MscamDock(QgsDockWidget):
         )
         more.addRow("Architecture file", self.architecture)
         self.output_folder = QgsFileWidget()
-        self.output_folder.setStorageMode(QgsFileWidget.GetDirectory)
+        self.output_folder.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
         self.output_folder.lineEdit().setPlaceholderText("beside the input raster")
         more.addRow("Output folder", self.output_folder)
         column.addWidget(advanced)
@@ -166,7 +166,7 @@ class MscamDock(QgsDockWidget):
 
         threshold_row = QHBoxLayout()
         threshold_row.addWidget(QLabel("Box threshold"))
-        self.threshold = QSlider(Qt.Horizontal)
+        self.threshold = QSlider(Qt.Orientation.Horizontal)
         self.threshold.setRange(1, 100)
         self.threshold.setValue(50)
         self.threshold.setEnabled(False)
@@ -247,7 +247,7 @@ class MscamDock(QgsDockWidget):
         try:
             parameters = self.parameters()
         except ValueError as exc:
-            self._report(str(exc), Qgis.Warning)
+            self._report(str(exc), Qgis.MessageLevel.Warning)
             return
         algorithm = QgsApplication.processingRegistry().createAlgorithmById("mscam:explain")
         context = QgsProcessingContext()
@@ -280,7 +280,7 @@ class MscamDock(QgsDockWidget):
         self._task = None
         if not successful:
             message = feedback.errors[-1] if feedback.errors else "the run failed or was cancelled"
-            self._report(message, Qgis.Critical)
+            self._report(message, Qgis.MessageLevel.Critical)
             self.runFinished.emit(False, message)
             return
         handleAlgorithmResults(
@@ -332,7 +332,7 @@ class MscamDock(QgsDockWidget):
     def _localized(self, exception, result=None) -> None:
         self._localize_task = None
         if exception is not None:
-            self._report(f"boxes: {exception}", Qgis.Critical)
+            self._report(f"boxes: {exception}", Qgis.MessageLevel.Critical)
             return
         files, threshold, count = result
         layer = self.layer_of(files.boxes)
@@ -363,7 +363,7 @@ class MscamDock(QgsDockWidget):
         """The last run's heatmap as shown (RGBA GeoTIFF); asks for a file when `path` is None."""
         layer = self.layer_of(self.run_files.heatmap) if self.run_files else None
         if layer is None:
-            self._report("no heatmap layer of this run in the project", Qgis.Warning)
+            self._report("no heatmap layer of this run in the project", Qgis.MessageLevel.Warning)
             return None
         if path is None:
             suggested = self.run_files.heatmap.replace("_heatmap.tif", "_heatmap_rgba.tif")
@@ -377,9 +377,9 @@ class MscamDock(QgsDockWidget):
         try:
             export_styled_raster(layer, path)
         except RuntimeError as exc:
-            self._report(str(exc), Qgis.Critical)
+            self._report(str(exc), Qgis.MessageLevel.Critical)
             return None
-        self._report(f"exported {path}", Qgis.Success)
+        self._report(f"exported {path}", Qgis.MessageLevel.Success)
         return path
 
     # -- compare methods at a point ---------------------------------------------------------
@@ -407,7 +407,7 @@ class MscamDock(QgsDockWidget):
         try:
             require_engine()
         except MissingDependency as exc:
-            self._report(str(exc), Qgis.Critical)
+            self._report(str(exc), Qgis.MessageLevel.Critical)
             return
         canvas_crs = self.iface.mapCanvas().mapSettings().destinationCrs()
         transform = QgsCoordinateTransform(canvas_crs, layer.crs(), QgsProject.instance())
@@ -437,7 +437,7 @@ class MscamDock(QgsDockWidget):
     def _compared(self, exception, result=None) -> None:
         self._compare_task = None
         if exception is not None:
-            self._report(f"compare: {exception}", Qgis.Critical)
+            self._report(f"compare: {exception}", Qgis.MessageLevel.Critical)
             return
         from .compare_view import CompareDialog
 
@@ -450,9 +450,9 @@ class MscamDock(QgsDockWidget):
     def _about(self) -> None:
         from .about import AboutDialog
 
-        AboutDialog(self).exec_()
+        AboutDialog(self).exec()
 
-    def _report(self, message: str, level=Qgis.Info) -> None:
+    def _report(self, message: str, level=Qgis.MessageLevel.Info) -> None:
         self.status.setText(message)
         if self.iface is not None:
             self.iface.messageBar().pushMessage("MS-CAM", message, level=level, duration=8)

@@ -11,6 +11,8 @@ import uuid
 
 from qgis.core import QgsProject, QgsRasterFileWriter, QgsRasterPipe
 
+from .compat import WRITER_SUCCESS
+
 
 def export_styled_raster(layer, path: str, feedback=None) -> str:
     """Write `layer` rendered with its current renderer to `path` (RGBA GeoTIFF, layer CRS,
@@ -33,7 +35,7 @@ def export_styled_raster(layer, path: str, feedback=None) -> str:
         QgsProject.instance().transformContext(),
         feedback,
     )
-    if error != QgsRasterFileWriter.NoError or not os.path.exists(temporary):
+    if error != WRITER_SUCCESS or not os.path.exists(temporary):
         for leftover in (temporary, temporary + ".aux.xml"):
             if os.path.exists(leftover):
                 os.remove(leftover)

@@ -49,13 +49,13 @@ class MscamPlugin:
 
             self.dock = MscamDock(self.iface, self.iface.mainWindow())
             self.dock.visibilityChanged.connect(self.actions[0].setChecked)
-            self.iface.addDockWidget(Qt.RightDockWidgetArea, self.dock)
+            self.iface.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
         self.dock.setVisible(visible)
 
     def show_about(self) -> None:
         from .about import AboutDialog
 
-        AboutDialog(self.iface.mainWindow()).exec_()
+        AboutDialog(self.iface.mainWindow()).exec()
 
     def unload(self) -> None:
         if self.provider is not None:

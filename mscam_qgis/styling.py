@@ -12,23 +12,29 @@ from typing import ClassVar
 import numpy as np
 from qgis.core import (
     QgsColorRampShader,
-    QgsContrastEnhancement,
     QgsFillSymbol,
     QgsPalLayerSettings,
     QgsProcessingLayerPostProcessorInterface,
     QgsProject,
     QgsProviderRegistry,
-    QgsRasterMinMaxOrigin,
     QgsRasterShader,
     QgsSingleBandGrayRenderer,
     QgsSingleBandPseudoColorRenderer,
     QgsSingleSymbolRenderer,
     QgsTextBufferSettings,
     QgsTextFormat,
-    QgsUnitTypes,
     QgsVectorLayerSimpleLabeling,
 )
 from qgis.PyQt.QtGui import QColor, QFont
+
+from .compat import (
+    BUFFER_SIZE_MILLIMETERS,
+    CUMULATIVE_CUT,
+    INTERPOLATED_RAMP,
+    LABEL_ABOVE_RIGHT,
+    LABEL_OVER_POINT,
+    STRETCH_TO_MIN_MAX,
+)
 
 #: Heat → RGBA: transparent up to 0.1 (cold sea stays see-through), then a magma-like ramp whose
 #: opacity grows with the heat. Shared by the map layer and the compare dialog's images.
@@ -42,6 +48,7 @@ HEAT_STOPS = (
     (0.85, (251, 135, 97, 230)),
     (1.0, (252, 253, 191, 240)),
 )
+
 BOX_COLOUR = "0,255,255,255"  # cyan reads on grey SAR and on the magma ramp
 TRUTH_COLOUR = "60,220,60,255"
 ROLE_PROPERTY = "mscam/role"
@@ -59,7 +66,7 @@ def heat_lut() -> np.ndarray:
 def style_heatmap(layer) -> None:
     """Pseudocolour on band 1 over [0, 1]; nodata (the provider's) stays transparent."""
     ramp = QgsColorRampShader(0.0, 1.0)
-    ramp.setColorRampType(QgsColorRampShader.Interpolated)
+    ramp.setColorRampType(INTERPOLATED_RAMP)
     ramp.setColorRampItemList(
         [
             QgsColorRampShader.ColorRampItem(value, QColor(*rgba), f"{value:.2f}")
@@ -92,20 +99,20 @@ def style_boxes(layer) -> None:
     """Outline-only boxes labelled with their score (the target-class probability)."""
     layer.setRenderer(QgsSingleSymbolRenderer(_outline(BOX_COLOUR, 0.6)))
     text = QgsTextFormat()
-    text.setFont(QFont("Sans", 9, QFont.Bold))
+    text.setFont(QFont("Sans", 9, QFont.Weight.Bold))
     text.setSize(9)
     text.setColor(QColor(255, 255, 255))
     buffer = QgsTextBufferSettings()
     buffer.setEnabled(True)
     buffer.setSize(0.8)
-    buffer.setSizeUnit(QgsUnitTypes.RenderMillimeters)
+    buffer.setSizeUnit(BUFFER_SIZE_MILLIMETERS)
     buffer.setColor(QColor(0, 0, 0, 200))
     text.setBuffer(buffer)
     settings = QgsPalLayerSettings()
     settings.fieldName = 'format_number("score", 2)'
     settings.isExpression = True
-    settings.placement = QgsPalLayerSettings.OverPoint
-    settings.quadOffset = QgsPalLayerSettings.QuadrantAboveRight
+    settings.placement = LABEL_OVER_POINT
+    settings.quadOffset = LABEL_ABOVE_RIGHT
     settings.dist = 1.0
     settings.setFormat(text)
     layer.setLabeling(QgsVectorLayerSimpleLabeling(settings))
@@ -118,9 +125,7 @@ def style_scene(layer) -> None:
     """A SAR scene in grey: band 1 (VV), stretched between its 2 % and 98 % quantiles."""
     renderer = QgsSingleBandGrayRenderer(layer.dataProvider(), 1)
     layer.setRenderer(renderer)
-    layer.setContrastEnhancement(
-        QgsContrastEnhancement.StretchToMinimumMaximum, QgsRasterMinMaxOrigin.CumulativeCut
-    )
+    layer.setContrastEnhancement(STRETCH_TO_MIN_MAX, CUMULATIVE_CUT)
     layer.setCustomProperty(ROLE_PROPERTY, "scene")
     layer.triggerRepaint()
 

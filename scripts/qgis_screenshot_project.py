@@ -37,13 +37,13 @@ def arrange():
         scene = [layer for layer in iface.mapCanvas().layers() if layer.name().endswith("dB)")]
         if scene:
             plugin.dock.layer.setLayer(scene[0])
-        window.resizeDocks([plugin.dock], [400], Qt.Horizontal)
+        window.resizeDocks([plugin.dock], [400], Qt.Orientation.Horizontal)
     boxes = [layer for layer in iface.mapCanvas().layers() if "boxes" in layer.name()]
     if boxes:
         iface.setActiveLayer(boxes[0])
     layers = window.findChild(QDockWidget, "Layers")
     if layers is not None:
-        window.resizeDocks([layers], [270], Qt.Horizontal)
+        window.resizeDocks([layers], [270], Qt.Orientation.Horizontal)
     QTimer.singleShot(1500, zoom)  # once the canvas has its new size
 
 

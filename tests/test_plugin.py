@@ -110,7 +110,7 @@ def wait_for(signal, timeout_s: float = 60.0) -> tuple:
 
     signal.connect(got)
     QTimer.singleShot(int(timeout_s * 1000), loop.quit)
-    loop.exec_()
+    loop.exec()
     signal.disconnect(got)
     assert received, f"no signal within {timeout_s} s"
     return received[0]
@@ -121,7 +121,7 @@ def wait_until(condition, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
-        QCoreApplication.processEvents(QEventLoop.AllEvents, 50)
+        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
         time.sleep(0.01)
 
 

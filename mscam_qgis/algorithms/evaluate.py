@@ -7,12 +7,12 @@ import os
 import tempfile
 
 from qgis.core import (
-    QgsProcessing,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterVectorLayer,
 )
 
+from ..compat import VECTOR_POLYGON
 from .base import MscamAlgorithm, engine_errors, raster_path, tr, vector_path
 
 HELP = """Scores a heatmap against ground-truth boxes with weakly supervised localisation \
@@ -36,7 +36,7 @@ class EvaluateAlgorithm(MscamAlgorithm):
             QgsProcessingParameterVectorLayer(
                 "TRUTH",
                 tr("Ground truth boxes"),
-                types=[QgsProcessing.TypeVectorPolygon],
+                types=[VECTOR_POLYGON],
             )
         )
         self.addParameter(

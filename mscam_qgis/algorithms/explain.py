@@ -6,8 +6,6 @@ import time
 from pathlib import Path
 
 from qgis.core import (
-    QgsProcessing,
-    QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
@@ -17,6 +15,13 @@ from qgis.core import (
     QgsProcessingParameterVectorDestination,
 )
 
+from ..compat import (
+    ADVANCED_PARAMETER,
+    FILE_BEHAVIOR,
+    NUMBER_DOUBLE,
+    NUMBER_INTEGER,
+    VECTOR_POLYGON,
+)
 from ..styling import ResultStyler
 from .base import (
     DEVICES,
@@ -67,7 +72,7 @@ class ExplainAlgorithm(MscamAlgorithm):
             QgsProcessingParameterFile(
                 "MODEL",
                 tr("Model card (empty: the bundled default model)"),
-                behavior=QgsProcessingParameterFile.File,
+                behavior=FILE_BEHAVIOR,
                 optional=True,
                 fileFilter=tr("Model cards (*.json);;All files (*)"),
             )
@@ -93,7 +98,7 @@ class ExplainAlgorithm(MscamAlgorithm):
             QgsProcessingParameterNumber(
                 "TILE_SIZE",
                 tr("Tile size in pixels (0: the model's chip size)"),
-                type=QgsProcessingParameterNumber.Integer,
+                type=NUMBER_INTEGER,
                 defaultValue=0,
                 minValue=0,
             )
@@ -102,7 +107,7 @@ class ExplainAlgorithm(MscamAlgorithm):
             QgsProcessingParameterNumber(
                 "OVERLAP",
                 tr("Tile overlap"),
-                type=QgsProcessingParameterNumber.Double,
+                type=NUMBER_DOUBLE,
                 defaultValue=0.25,
                 minValue=0.0,
                 maxValue=0.95,
@@ -112,7 +117,7 @@ class ExplainAlgorithm(MscamAlgorithm):
             QgsProcessingParameterNumber(
                 "THRESHOLD",
                 tr("Box threshold (heat)"),
-                type=QgsProcessingParameterNumber.Double,
+                type=NUMBER_DOUBLE,
                 defaultValue=0.5,
                 minValue=0.01,
                 maxValue=1.0,
@@ -122,7 +127,7 @@ class ExplainAlgorithm(MscamAlgorithm):
             QgsProcessingParameterNumber(
                 "MIN_SCORE",
                 tr("Minimum tile score (target-class probability)"),
-                type=QgsProcessingParameterNumber.Double,
+                type=NUMBER_DOUBLE,
                 defaultValue=0.5,
                 minValue=0.0,
                 maxValue=1.0,
@@ -140,11 +145,11 @@ class ExplainAlgorithm(MscamAlgorithm):
         architecture = QgsProcessingParameterFile(
             "ARCHITECTURE_FILE",
             tr("Architecture file (runs its Python code)"),
-            behavior=QgsProcessingParameterFile.File,
+            behavior=FILE_BEHAVIOR,
             extension="py",
             optional=True,
         )
-        architecture.setFlags(architecture.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        architecture.setFlags(architecture.flags() | ADVANCED_PARAMETER)
         self.addParameter(architecture)
         heatmap = QgsProcessingParameterRasterDestination("HEATMAP", tr("Heatmap"))
         heatmap.setSupportsNonFileBasedOutput(False)
@@ -152,7 +157,7 @@ class ExplainAlgorithm(MscamAlgorithm):
         boxes = QgsProcessingParameterVectorDestination(
             "BOXES",
             tr("Boxes"),
-            type=QgsProcessing.TypeVectorPolygon,
+            type=VECTOR_POLYGON,
         )
         boxes.setSupportsNonFileBasedOutput(False)
         self.addParameter(boxes)

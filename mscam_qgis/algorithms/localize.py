@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from qgis.core import (
-    QgsProcessing,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterVectorDestination,
 )
 
+from ..compat import NUMBER_DOUBLE, VECTOR_POLYGON
 from ..styling import ResultStyler
 from .base import MscamAlgorithm, engine_errors, raster_path, tr
 
@@ -34,7 +34,7 @@ class LocalizeAlgorithm(MscamAlgorithm):
             QgsProcessingParameterNumber(
                 "THRESHOLD",
                 tr("Box threshold (heat)"),
-                type=QgsProcessingParameterNumber.Double,
+                type=NUMBER_DOUBLE,
                 defaultValue=0.5,
                 minValue=0.01,
                 maxValue=1.0,
@@ -43,7 +43,7 @@ class LocalizeAlgorithm(MscamAlgorithm):
         boxes = QgsProcessingParameterVectorDestination(
             "BOXES",
             tr("Boxes"),
-            type=QgsProcessing.TypeVectorPolygon,
+            type=VECTOR_POLYGON,
         )
         boxes.setSupportsNonFileBasedOutput(False)
         self.addParameter(boxes)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from qgis.core import (
-    QgsProcessing,
     QgsProcessingException,
     QgsProcessingParameterEnum,
     QgsProcessingParameterNumber,
@@ -11,6 +10,7 @@ from qgis.core import (
     QgsProcessingParameterVectorDestination,
 )
 
+from ..compat import NUMBER_INTEGER, VECTOR_POLYGON
 from ..styling import ResultStyler
 from .base import PROFILE_NAMES, MscamAlgorithm, engine_errors, tr
 
@@ -46,7 +46,7 @@ class SynthesizeAlgorithm(MscamAlgorithm):
             QgsProcessingParameterNumber(
                 "SIZE",
                 tr("Size in pixels"),
-                type=QgsProcessingParameterNumber.Integer,
+                type=NUMBER_INTEGER,
                 defaultValue=1024,
                 minValue=32,
                 maxValue=20000,
@@ -56,7 +56,7 @@ class SynthesizeAlgorithm(MscamAlgorithm):
             QgsProcessingParameterNumber(
                 "SEED",
                 tr("Seed"),
-                type=QgsProcessingParameterNumber.Integer,
+                type=NUMBER_INTEGER,
                 defaultValue=0,
                 minValue=0,
             )
@@ -67,7 +67,7 @@ class SynthesizeAlgorithm(MscamAlgorithm):
         truth = QgsProcessingParameterVectorDestination(
             "TRUTH",
             tr("Ground truth"),
-            type=QgsProcessing.TypeVectorPolygon,
+            type=VECTOR_POLYGON,
         )
         truth.setSupportsNonFileBasedOutput(False)
         self.addParameter(truth)
