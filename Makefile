@@ -34,7 +34,7 @@ PUBLIC_CAMS := grad-cam==1.5.7 torchcam==0.5.0
 PUBLIC_CAM_DEPS := ttach==0.0.3 tqdm opencv-python-headless==4.11.0.86 scikit-learn matplotlib scipy pillow \
   pytest
 
-.PHONY: setup system-packages test demo model bench bench-public eval package qgis lint format clean
+.PHONY: setup system-packages test test-debian13 demo model bench bench-public eval package qgis lint format clean
 
 setup: system-packages $(VENV)/.installed
 
@@ -70,6 +70,11 @@ endef
 test: setup
 	mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
 	$(PY) -m pytest
+
+# `make test` on Debian 13 (QGIS 3.40 LTR, Python 3.13, GDAL 3.10, numpy 2) from a Debian 12 host:
+# a debootstrap chroot cached under build/debian13, a fresh clone of HEAD inside. Needs root.
+test-debian13:
+	bash scripts/test_debian13.sh
 
 demo: setup
 	$(PY) -m mscam demo --out demo_out
