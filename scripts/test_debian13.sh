@@ -65,4 +65,5 @@ git clone -q --no-hardlinks "$top" "$root/root/mscam"
 echo "test-debian13: running 'make test' in a fresh clone on Debian 13 ($(git rev-parse --short HEAD))"
 chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
   PIP_CERT=/etc/ssl/certs/host-ca-certificates.crt SSL_CERT_FILE=/etc/ssl/certs/host-ca-certificates.crt \
+  PIP_CACHE_DIR=/var/cache/mscam-pip \
   ${CI:+CI=$CI} bash -c 'cd /root/mscam && make test'
