@@ -29,12 +29,10 @@ export QGIS_PLUGINPATH=$WORK/plugins QGIS_CUSTOM_CONFIG_PATH=$WORK/profile
 export PYTHONPATH=$ROOT/core:$SITE
 QT_QPA_PLATFORM=offscreen /usr/bin/qgis_process.bin plugins enable mscam_qgis >/dev/null
 # A first start would show the tips and news panels: not what an analyst works with.
+# The tips setting is named after the QGIS release (showTips322 on 3.22, showTips340 on 3.40).
 INI=$WORK/profile/profiles/default/QGIS/QGIS3.ini
-cat >>"$INI" <<'EOF'
-[qgis]
-showTips322=false
-checkVersion=false
-EOF
+RELEASE=$(QT_QPA_PLATFORM=offscreen $PY -c 'from qgis.core import Qgis; print(Qgis.QGIS_VERSION_INT // 100)')
+printf '[qgis]\nshowTips%s=false\ncheckVersion=false\n' "$RELEASE" >>"$INI"
 
 xvfb-run -a -s "-screen 0 1400x900x24" bash -c '
   env -u QT_QPA_PLATFORM qgis --nologo --noversioncheck \
