@@ -20,6 +20,7 @@ from mscam.models import (
     ARCHITECTURES,
     DEFAULT_CARD_PATH,
     DEFAULT_TARGET_LAYERS,
+    CompactFCN,
     LoadedModel,
     ModelCard,
     build_architecture,
@@ -27,14 +28,17 @@ from mscam.models import (
     register_architecture,
     save_model,
 )
+from mscam.models.architectures import LSEPool2d
+from mscam.models.train import gradient_spread
 from torch import nn
 
 # Documented size of each architecture's target-layer map for an (h, w) input.
 FEATURE_SIZE: dict[str, Callable[[int, int], tuple[int, int]]] = {
     "compact-cnn": lambda h, w: (h // 8, w // 8),
+    "compact-fcn": lambda h, w: (h // 8, w // 8),
     "resnet18-sar": lambda h, w: (math.ceil(h / 16), math.ceil(w / 16)),
 }
-FEATURE_CHANNELS = {"compact-cnn": 4, "resnet18-sar": 8}  # times the width
+FEATURE_CHANNELS = {"compact-cnn": 4, "compact-fcn": 4, "resnet18-sar": 8}  # times the width
 
 
 def card_dict(**changes: Any) -> dict[str, Any]:
@@ -101,7 +105,7 @@ def assert_one_line(exc: pytest.ExceptionInfo[ModelError], *parts: str) -> None:
 # --- architectures -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["compact-cnn", "resnet18-sar"])
+@pytest.mark.parametrize("name", ["compact-cnn", "compact-fcn", "resnet18-sar"])
 @pytest.mark.parametrize("in_channels", [1, 2])
 @pytest.mark.parametrize("size", [(64, 64), (128, 128), (64, 96), (72, 100)])
 def test_architecture_logits_and_target_layer(
@@ -123,6 +127,50 @@ def test_documented_map_sizes_at_chip_sizes() -> None:
     assert FEATURE_SIZE["compact-cnn"](128, 128) == (16, 16)
     assert FEATURE_SIZE["resnet18-sar"](64, 64) == (4, 4)
     assert FEATURE_SIZE["resnet18-sar"](128, 128) == (8, 8)
+
+
+def test_lse_pooling_value_and_gradient_are_exact() -> None:
+    maps = torch.tensor([[[[0.0, 1.0], [2.0, -1.0]]]], requires_grad=True)
+    pooled = LSEPool2d(r=2.0)(maps)
+    values = torch.tensor([0.0, 1.0, 2.0, -1.0])
+    expected = (torch.log(torch.exp(2 * values).sum()) - math.log(4)) / 2
+    torch.testing.assert_close(pooled, expected.view(1, 1))
+    (grad,) = torch.autograd.grad(pooled.sum(), maps)
+    torch.testing.assert_close(grad.flatten(), torch.softmax(2 * values, 0))  # sums to 1
+
+
+def test_compact_fcn_gradient_at_the_target_layer_is_exact_and_varies_in_space() -> None:
+    """A width-1 head made a pass-through of feature channel 0 (identity kernels, identity
+    BatchNorm, class 0's 1x1 map = channel 0): then for a positive feature map A,
+    ∂y_0/∂A_0 = s · softmax(r · s · A_0) (s = BatchNorm's 1/sqrt(1 + eps)), 0 elsewhere."""
+    model = CompactFCN(in_channels=1, num_classes=2, width=1, lse_r=3.0).eval()
+    with torch.no_grad():
+        for conv in (model.head[0], model.head[3]):
+            conv.weight.zero_()
+            conv.weight[0, 0, 1, 1] = 1.0
+            if conv.bias is not None:
+                conv.bias.zero_()
+        model.classifier.weight.zero_()
+        model.classifier.bias.zero_()
+        model.classifier.weight[0, 0] = 1.0
+    scale = 1 / math.sqrt(1 + model.head[1].eps)
+    torch.manual_seed(0)
+    features = (torch.rand(1, 4, 4, 4) + 0.1).requires_grad_()  # block4's output, 4·width channels
+    logits = model.pool(model.classifier(model.head(features)))
+    (grad,) = torch.autograd.grad(logits[0, 0], features)
+    expected = scale * torch.softmax(3.0 * scale * features[0, 0].flatten(), 0)
+    torch.testing.assert_close(grad[0, 0].flatten(), expected.detach())
+    assert torch.count_nonzero(grad[0, 1:]) == 0
+    assert float(grad[0, 0].std()) > 0
+
+
+def test_gradient_spread_zero_for_gap_and_positive_for_the_fcn_head() -> None:
+    torch.manual_seed(0)
+    chips = torch.rand(4, 2, 64, 64)
+    cnn = build_architecture("compact-cnn", in_channels=2, num_classes=3, width=4)
+    fcn = build_architecture("compact-fcn", in_channels=2, num_classes=3, width=4)
+    assert gradient_spread(cnn, "block4", chips, 0) == pytest.approx(0.0, abs=1e-6)
+    assert gradient_spread(fcn, "block4", chips, 0) > 0.1
 
 
 def test_every_registered_architecture_has_a_target_layer() -> None:
@@ -183,6 +231,15 @@ def test_card_json_round_trip(tmp_path: Path, card: ModelCard) -> None:
     assert ModelCard.load(path) == card
     assert json.loads(path.read_text(encoding="utf-8")) == card_dict()
     assert [p.name for p in path.parent.iterdir()] == ["card.json"]  # no temporary left behind
+
+
+def test_card_with_generic_roles_and_spacing_round_trips(tmp_path: Path) -> None:
+    data = card_dict(input_channels=["CO", "CROSS"], pixel_spacing=10.0, spacing_range=[8.5, 11.5])
+    card = ModelCard.from_dict(data)
+    card.save(tmp_path / "card.json")
+    assert ModelCard.load(tmp_path / "card.json") == card
+    assert json.loads((tmp_path / "card.json").read_text(encoding="utf-8")) == data
+    assert card.in_channels == 2 and card.accepts_spacing(11.0) and not card.accepts_spacing(12.0)
 
 
 def test_card_without_training_omits_it(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 Every architecture is a callable ``builder(in_channels=..., num_classes=..., **kwargs)`` that
 returns an ``nn.Module`` mapping a (B, in_channels, H, W) batch to logits (pre-softmax) of shape
 (B, num_classes). Each registry entry carries the name of its recommended CAM target layer: the
-last convolutional block before global pooling, resolvable with ``model.get_submodule``.
+convolutional block an explanation should look at, resolvable with ``model.get_submodule``.
 
 >>> import torch
 >>> model = build_architecture("compact-cnn", in_channels=2, num_classes=3)
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, TypeVar
 
+import torch
 from torch import Tensor, nn
 
 from mscam.errors import ModelError
@@ -25,6 +26,8 @@ __all__ = [
     "ARCHITECTURES",
     "DEFAULT_TARGET_LAYERS",
     "CompactCNN",
+    "CompactFCN",
+    "LSEPool2d",
     "ResNet18SAR",
     "build_architecture",
     "register_architecture",
@@ -148,6 +151,81 @@ class CompactCNN(nn.Module):
         """Return (B, num_classes) logits for a (B, in_channels, H, W) batch."""
         x = self.block4(self.block3(self.block2(self.block1(x))))
         return self.fc(self.pool(x).flatten(1))
+
+
+class LSEPool2d(nn.Module):
+    """Log-sum-exp pooling over the spatial axes: ``(logsumexp(r·M) - log(h·w)) / r`` per map.
+
+    Between average pooling (``r`` → 0) and max pooling (``r`` → ∞). Its gradient with respect to
+    the map is ``softmax(r·M)`` over the positions: the evidence is drawn from where a class map
+    is high (a ship occupies a few cells of a chip), not spread evenly over the chip.
+
+    >>> import torch
+    >>> LSEPool2d(r=4.0)(torch.full((1, 2, 3, 3), 0.5)).flatten().tolist()
+    [0.5, 0.5]
+    """
+
+    def __init__(self, r: float = 4.0) -> None:
+        super().__init__()
+        if not r > 0:
+            raise ValueError(f"the LSE sharpness r must be positive, got {r!r}")
+        self.r = float(r)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, K, h, w) maps → (B, K) pooled values."""
+        flat = x.flatten(2)
+        size = torch.log(torch.tensor(float(flat.shape[-1]), dtype=x.dtype, device=x.device))
+        return (torch.logsumexp(self.r * flat, dim=-1) - size) / self.r
+
+
+@register_architecture("compact-fcn", target_layer="block4")
+class CompactFCN(nn.Module):
+    """A compact CNN with a convolutional head above its CAM target layer (~0.5 M parameters).
+
+    The backbone is compact-cnn's: conv3x3-BN-ReLU blocks of widths ``width``, 2·``width``,
+    4·``width`` (each followed by a 2x2 max-pool) and ``block4`` (4·``width``, no pool), the CAM
+    target, at H/8 × W/8 (8x8 for 64 px chips). Above it the ``head`` keeps the spatial grid:
+    conv3x3-BN-ReLU, conv3x3-ReLU, then a 1x1 convolution to one map per class (``classifier``),
+    pooled to logits by log-sum-exp (``pool``, :class:`LSEPool2d`).
+
+    Why: under global average pooling + linear (compact-cnn), ∂y/∂A at the target layer is one
+    constant per channel, so an element-wise weight such as MS-CAM's ReLU(∂y/∂A) carries no
+    spatial information. Here the head's ReLUs and the LSE pooling make ∂y/∂A vary within each
+    channel, and it is largest where the class map (the ship) is.
+
+    >>> import torch
+    >>> model = CompactFCN(in_channels=1, num_classes=4, width=8)
+    >>> tuple(model(torch.zeros(2, 1, 64, 64)).shape), tuple(model.block4(model.block3(
+    ...     model.block2(model.block1(torch.zeros(1, 1, 64, 64))))).shape)
+    ((2, 4), (1, 32, 8, 8))
+    """
+
+    def __init__(
+        self, in_channels: int = 2, num_classes: int = 2, width: int = 32, lse_r: float = 4.0
+    ) -> None:
+        super().__init__()
+        _check_sizes(in_channels, num_classes, width)
+        self.block1 = nn.Sequential(*_conv_bn_relu(in_channels, width), nn.MaxPool2d(2))
+        self.block2 = nn.Sequential(*_conv_bn_relu(width, 2 * width), nn.MaxPool2d(2))
+        self.block3 = nn.Sequential(*_conv_bn_relu(2 * width, 4 * width), nn.MaxPool2d(2))
+        self.block4 = nn.Sequential(*_conv_bn_relu(4 * width, 4 * width))
+        self.head = nn.Sequential(
+            *_conv_bn_relu(4 * width, 4 * width),
+            nn.Conv2d(4 * width, 2 * width, 3, padding=1),
+            nn.ReLU(inplace=True),
+        )
+        self.classifier = nn.Conv2d(2 * width, num_classes, 1)
+        self.pool = LSEPool2d(lse_r)
+        _init_weights(self)
+
+    def class_maps(self, x: Tensor) -> Tensor:
+        """(B, num_classes, H/8, W/8) class maps before pooling."""
+        x = self.block4(self.block3(self.block2(self.block1(x))))
+        return self.classifier(self.head(x))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Return (B, num_classes) logits for a (B, in_channels, H, W) batch."""
+        return self.pool(self.class_maps(x))
 
 
 class BasicBlock(nn.Module):

@@ -34,6 +34,7 @@ from mscam.cam import create_explainer
 from mscam.errors import Cancelled, InputError, OutputError
 from mscam.models import LoadedModel, load_model
 from mscam.models.fusion import fold_batchnorm
+from mscam.models.select import bundled_model_for
 from mscam.scene.heatmap_writer import HEATMAP_NODATA, HeatmapWriter
 from mscam.scene.localize import find_boxes
 from mscam.scene.mosaic import BlendBlock, StreamingMosaic
@@ -163,8 +164,14 @@ class SceneJob:
         self.reader = RasterReader(self.scene)  # first: a bad input fails before the model loads
         self.device = resolve_device(settings.device)
         self.batch = settings.batch or default_batch(self.device)
+        # No --model: the bundled model that fits the scene's polarisations (dual- or single-pol).
+        self.model_choice = (
+            None if settings.model else bundled_model_for(self.reader.info, settings.bands)
+        )
         self.loaded: LoadedModel = load_model(
-            settings.model, device=self.device, architecture_file=settings.architecture_file
+            self.model_choice.path if self.model_choice else settings.model,
+            device=self.device,
+            architecture_file=settings.architecture_file,
         )
         card = self.loaded.card
         self.target_class = settings.target_class or card.target_classes[0]
@@ -258,6 +265,7 @@ class SceneJob:
         return {
             "method": self.settings.method + (f"({options})" if options else ""),
             "model": f"{card.name} {card.version}",
+            **({"model_choice": self.model_choice.note} if self.model_choice else {}),
             "target_class": self.target_class,
             "tile": str(self.grid.tile),
             "overlap": str(self.settings.overlap),

@@ -14,6 +14,7 @@ import numpy as np
 
 from mscam.errors import InputError
 from mscam.models import ModelCard
+from mscam.models.select import match_roles
 from mscam.sar.units import db_window, detect_band_roles, detect_units, to_model_units
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,9 @@ class ScenePreprocessor:
             info.band_count, descriptions=info.descriptions, metadata=info.metadata, override=bands
         )
         wanted = [role.upper() for role in card.input_channels]
-        missing = [role for role in wanted if role not in self.roles]
+        # Generic card roles (CO: VV or HH, CROSS: VH or HV) resolve to the scene's own bands.
+        matched = match_roles(wanted, self.roles)
+        missing = [] if matched is not None else wanted
         if missing and len(wanted) <= info.band_count and not bands:
             # Roles unknown (plain band1/band2…): take bands by position, and say so.
             self.band_indices = list(range(len(wanted)))
@@ -69,7 +72,7 @@ class ScenePreprocessor:
                 f"{', '.join(self.roles)}; name the roles with --bands"
             )
         else:
-            self.band_indices = [self.roles.index(role) for role in wanted]
+            self.band_indices = matched
         sample = sample_windows(reader) if units is None else None
         if sample is not None and not np.isfinite(sample[self.band_indices]).any():
             log.warning("%s holds no valid pixel (all nodata)", reader.path)

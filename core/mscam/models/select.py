@@ -1,0 +1,126 @@
+"""Which bundled model fits a scene, from the polarisation roles of its bands.
+
+Two models ship with mscam: a dual-pol one (a co-polarised band and a cross-polarised band: VV+VH
+or HH+HV) in ``models/default`` and a single-pol one (one co-polarised band, VV or HH) in
+``models/single_pol``. Their cards name generic roles, ``CO`` (VV or HH) and ``CROSS`` (VH or HV),
+so one model serves both transmit polarisations; :func:`match_roles` maps a card's roles onto a
+scene's bands, and :func:`choose_bundled_model` picks the model when the user names none:
+
+* co-pol and cross-pol bands → the dual-pol model;
+* co-pol only → the single-pol model;
+* cross-pol only → ``InputError`` (ships are detected on the co-polarised return).
+
+>>> choose_bundled_model(("HH", "HV")).kind, choose_bundled_model(("VV",)).note
+('dual-pol', 'auto: single-pol (scene has VV only)')
+>>> match_roles(["CO", "CROSS"], ("HV", "HH"))
+[1, 0]
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mscam.errors import InputError
+from mscam.models.card import CARD_FILE_NAME
+
+__all__ = [
+    "CO_POL",
+    "CROSS_POL",
+    "DUAL_POL_CARD_PATH",
+    "GENERIC_ROLES",
+    "SINGLE_POL_CARD_PATH",
+    "ModelChoice",
+    "bundled_model_for",
+    "choose_bundled_model",
+    "match_roles",
+]
+
+log = logging.getLogger(__name__)
+
+_MODELS = Path(__file__).resolve().parent
+DUAL_POL_CARD_PATH = _MODELS / "default" / CARD_FILE_NAME
+"""The bundled dual-pol model (also the default of ``load_model()``)."""
+SINGLE_POL_CARD_PATH = _MODELS / "single_pol" / CARD_FILE_NAME
+"""The bundled single-pol model."""
+
+CO_POL: tuple[str, ...] = ("VV", "HH")
+CROSS_POL: tuple[str, ...] = ("VH", "HV")
+GENERIC_ROLES: dict[str, tuple[str, ...]] = {"CO": CO_POL, "CROSS": CROSS_POL}
+"""Card roles that stand for any band of a polarisation family."""
+# Bands of one transmit polarisation belong together (VV with VH, HH with HV): tried in order.
+_FAMILIES = ({"CO": "VV", "CROSS": "VH"}, {"CO": "HH", "CROSS": "HV"})
+
+
+def match_roles(wanted: Sequence[str], roles: Sequence[str]) -> list[int] | None:
+    """Index into ``roles`` (a scene's band roles) of the band for each role in ``wanted`` (a
+    card's ``input_channels``), or None when one is missing.
+
+    An explicit role (``VV``) matches only itself; ``CO`` matches VV or HH and ``CROSS`` VH or
+    HV, preferring bands of one transmit polarisation (VV+VH, else HH+HV) when a scene has both.
+    """
+    upper = [role.upper() for role in roles]
+    wanted = [role.upper() for role in wanted]
+    for family in _FAMILIES:
+        concrete = [family.get(role, role) for role in wanted]
+        if all(role in upper for role in concrete):
+            return [upper.index(role) for role in concrete]
+    picked: list[int] = []
+    for role in wanted:
+        candidates = GENERIC_ROLES.get(role, (role,))
+        found = [i for i, have in enumerate(upper) if have in candidates and i not in picked]
+        if not found:
+            return None
+        picked.append(found[0])
+    return picked
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The bundled model chosen for a scene: its card, ``kind`` and a note for logs and tags."""
+
+    path: Path
+    kind: str  # "dual-pol" or "single-pol"
+    note: str  # e.g. "auto: single-pol (scene has VV only)"
+
+
+def choose_bundled_model(roles: Sequence[str]) -> ModelChoice:
+    """The bundled model for a scene whose bands have polarisation ``roles`` (as
+    :func:`mscam.sar.units.detect_band_roles` returns them); ``InputError`` when none fits."""
+    upper = [role.upper() for role in roles]
+    co = [role for role in upper if role in CO_POL]
+    cross = [role for role in upper if role in CROSS_POL]
+    if co and cross:
+        pair = match_roles(["CO", "CROSS"], upper)
+        used = "+".join(upper[i] for i in pair) if pair else "+".join(co[:1] + cross[:1])
+        return ModelChoice(DUAL_POL_CARD_PATH, "dual-pol", f"auto: dual-pol (scene has {used})")
+    if co:
+        return ModelChoice(
+            SINGLE_POL_CARD_PATH, "single-pol", f"auto: single-pol (scene has {co[0]} only)"
+        )
+    if cross:
+        raise InputError(
+            f"the scene has only cross-polarised bands ({', '.join(cross)}); the bundled models "
+            "need a co-polarised band (VV or HH): name the roles with --bands, or pass --model"
+        )
+    raise InputError(
+        f"no polarisation role among the scene's bands ({', '.join(roles)}); name them with "
+        "--bands (e.g. --bands VV,VH), or pass --model"
+    )
+
+
+def bundled_model_for(info, bands: Sequence[str] | None = None) -> ModelChoice:
+    """:func:`choose_bundled_model` for a raster (a ``RasterInfo``: band count, descriptions,
+    metadata), its roles detected as the preprocessing detects them (``bands`` overrides), and
+    the choice logged so the user sees which model runs."""
+    # Imported here: the models package stays importable without the SAR package.
+    from mscam.sar.units import detect_band_roles
+
+    roles = detect_band_roles(
+        info.band_count, descriptions=info.descriptions, metadata=info.metadata, override=bands
+    )
+    choice = choose_bundled_model(roles)
+    log.info("model: bundled %s (%s)", choice.kind, choice.note)
+    return choice
