@@ -3,7 +3,8 @@
 Each sub-command lives in its own module of this package with two functions:
 `add_parser(subparsers)` (which calls `parser.set_defaults(run=run)`) and `run(args) -> int`.
 User-facing failures raise `mscam.errors.MscamError`; they are printed as one line on stderr and
-the exit code is 1 (2 for bad command-line usage, 130 for Ctrl-C).
+the exit code is 1 (2 for bad command-line usage, 130 for Ctrl-C, 143 for SIGTERM; both clean up
+first). GDAL's own messages go through the same logging, never raw to stderr.
 """
 
 from __future__ import annotations
@@ -15,10 +16,20 @@ import sys
 from collections.abc import Sequence
 
 from mscam import __version__
-from mscam.errors import MscamError
+from mscam.errors import MscamError, Terminated
+
+log = logging.getLogger("mscam")
 
 # Order is the order of `mscam --help`.
-COMMANDS: tuple[str, ...] = ("explain", "localize", "evaluate", "synth", "train", "demo")
+COMMANDS: tuple[str, ...] = (
+    "explain",
+    "localize",
+    "evaluate",
+    "sanity",
+    "synth",
+    "train",
+    "demo",
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,6 +54,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def route_gdal_messages() -> None:
+    """GDAL's messages as log records: warnings as warnings; failures at debug level, since the
+    exception that follows carries them into the one-line error."""
+    try:
+        from osgeo import gdal
+    except ImportError:  # pragma: no cover - depends on the machine
+        return
+
+    def handler(level: int, number: int, message: str) -> None:
+        if level >= gdal.CE_Failure:
+            log.debug("GDAL error %d: %s", number, message)
+        elif level == gdal.CE_Warning:
+            log.warning("GDAL: %s", message)
+        else:
+            log.debug("GDAL: %s", message)
+
+    gdal.PushErrorHandler(handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -50,6 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="mscam: %(levelname)s: %(message)s",
         stream=sys.stderr,
     )
+    from mscam.scene.outputs import install_signal_handlers
+
+    install_signal_handlers()
+    route_gdal_messages()
     try:
         return int(args.run(args) or 0)
     except MscamError as exc:
@@ -58,3 +92,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mscam: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("mscam: terminated", file=sys.stderr)
+        return 143
+    except MemoryError:
+        print("mscam: error: out of memory (try a smaller --tile or --batch)", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug of ours: still one line, the traceback with -v
+        log.debug("traceback of the unexpected error", exc_info=True)
+        print(
+            f"mscam: error: unexpected {type(exc).__name__}: {exc} (run with -v for details)",
+            file=sys.stderr,
+        )
+        return 1

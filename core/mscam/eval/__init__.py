@@ -5,6 +5,8 @@
 - :mod:`mscam.eval.faithfulness`: Average Drop, Increase in Confidence, deletion / insertion,
   occlusion / conservation (torch, batched, on the model's device).
 - :mod:`mscam.eval.scene`: a heatmap GeoTIFF against truth boxes in a GeoPackage (GDAL, lazily).
+- :mod:`mscam.eval.sanity`: sanity controls (cascading model-parameter randomisation, Spearman
+  against the trained maps, the image-only and element-wise-weight controls; `mscam sanity`).
 
 >>> import numpy as np
 >>> from mscam.eval import box_iou
@@ -29,6 +31,17 @@ from mscam.eval.faithfulness import (
     make_baseline,
     occlusion_conservation,
     perturbation_curve,
+)
+from mscam.eval.sanity import (
+    ChannelMeanMSCAM,
+    SanityReport,
+    cascading_randomisation,
+    fully_randomised,
+    image_gated_gradcam,
+    image_only,
+    sanity_check,
+    scene_sanity,
+    spearman,
 )
 from mscam.eval.scene import (
     DEFAULT_THRESHOLDS,
@@ -59,10 +72,12 @@ __all__ = [
     "EVIDENCE_LEVEL",
     "IOU_DELTAS_V2",
     "THRESHOLDS",
+    "ChannelMeanMSCAM",
     "ConfidenceChange",
     "EvidenceTest",
     "PerturbationCurve",
     "PixelPRCurve",
+    "SanityReport",
     "WSOLReport",
     "average_drop_increase",
     "best_ious",
@@ -71,12 +86,16 @@ __all__ = [
     "box_accuracy",
     "box_iou",
     "boxes_from_map",
+    "cascading_randomisation",
     "component_boxes",
     "detection_scores",
     "evaluate_scene",
     "evaluate_wsol",
+    "fully_randomised",
     "gaussian_blur",
     "greedy_match",
+    "image_gated_gradcam",
+    "image_only",
     "label_components",
     "localization_accuracy",
     "make_baseline",
@@ -86,6 +105,9 @@ __all__ = [
     "occlusion_conservation",
     "perturbation_curve",
     "pxap",
+    "sanity_check",
+    "scene_sanity",
+    "spearman",
     "thresholded_components",
     "truth_pixel_boxes",
 ]
