@@ -19,3 +19,8 @@ class OutputError(MscamError, OSError):
 
 class Cancelled(MscamError):
     """The run was cancelled by the caller (QGIS task, Ctrl-C)."""
+
+
+class Terminated(BaseException):
+    """The process was asked to stop (SIGTERM). A BaseException like KeyboardInterrupt, so every
+    cleanup that runs for Ctrl-C runs for it too; the command line then exits 143."""

@@ -44,15 +44,12 @@ def create_explainer(
     """An explainer of `method` bound to `model` and `target_layer`, to keep and call repeatedly.
 
     `options` are the method's own (e.g. MS-CAM's `channel_weight`, `match_size`, `channel_norm`,
-    `matching`) plus `batch_size` and `max_elements`.
+    `matching`) plus `batch_size` and `max_elements`; they are checked first (`cam.options`), a
+    bad one is an `InputError` (a `ValueError`) naming what is allowed.
     """
-    try:
-        cls = METHODS[method]
-    except KeyError:
-        raise ValueError(
-            f"unknown method {method!r}; choose one of: {', '.join(METHODS)}"
-        ) from None
-    return cls(model, target_layer, **options)
+    from mscam.cam.options import validate_options
+
+    return METHODS[method](model, target_layer, **validate_options(method, options))
 
 
 def explain(

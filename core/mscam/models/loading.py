@@ -50,6 +50,9 @@ DEFAULT_CARD_PATH = Path(__file__).resolve().parent / "default" / CARD_FILE_NAME
 
 _PathLike = Union[str, "os.PathLike[str]"]
 _MAX_KEYS_LISTED = 3
+#: Parameters a card's architecture may have (1 GiB of float32; ResNet-18 has 11 M): a card asking
+#: for width 100000 is refused before anything is allocated.
+MAX_PARAMETERS = 2**28
 _LONG_MESSAGE = 160
 
 
@@ -87,6 +90,7 @@ def load_model(
     torch_device = _resolve_device(device)
 
     if architecture_file is None:
+        _check_size(model_card)
         model = build_architecture(
             model_card.architecture,
             in_channels=model_card.in_channels,
@@ -137,6 +141,29 @@ def save_model(model: nn.Module, card: ModelCard, directory: _PathLike) -> Path:
     _write_atomically(directory / card.weights, lambda f: torch.save(state, f))
     card.save(card_path)
     return card_path
+
+
+def _check_size(card: ModelCard) -> None:
+    """Refuse an architecture bigger than `MAX_PARAMETERS`, counted on torch's meta device (shapes
+    only, nothing allocated)."""
+    try:
+        with torch.device("meta"):
+            shapes = build_architecture(
+                card.architecture,
+                in_channels=card.in_channels,
+                num_classes=card.num_classes,
+                **card.architecture_kwargs,
+            )
+    except ModelError:
+        raise
+    except Exception:  # the real build below reports it in one line
+        return
+    count = sum(p.numel() for p in shapes.parameters()) + sum(b.numel() for b in shapes.buffers())
+    if count > MAX_PARAMETERS:
+        raise ModelError(
+            f"architecture {card.architecture!r} with {card.architecture_kwargs} has "
+            f"{count:,} parameters, more than the {MAX_PARAMETERS:,} mscam loads"
+        )
 
 
 def _resolve_card_path(card: _PathLike | None) -> Path:
@@ -251,6 +278,16 @@ def _read_state_dict(path: Path, device: torch.device) -> dict[str, torch.Tensor
     if not_tensors:
         raise ModelError(
             f"weights file {path} holds non-tensor entries: {_some(map(str, not_tensors))}"
+        )
+    # NaN or inf weights make NaN heat everywhere: refuse them here, with the tensors' names.
+    not_finite = [
+        key
+        for key, value in state.items()
+        if value.is_floating_point() and not bool(torch.isfinite(value).all())
+    ]
+    if not_finite:
+        raise ModelError(
+            f"weights file {path} holds NaN or inf values in {_some(map(str, not_finite))}"
         )
     return dict(state)
 

@@ -112,14 +112,14 @@ def to_model_units(
 ) -> np.ndarray:
     """Convert ``array`` between any two of :data:`UNITS`, returning float32 with NaN for nodata.
 
-    Nodata is NaN, the declared ``nodata`` value, and DN 0 when ``from_units`` is DN.
+    Nodata is NaN, ±inf, the declared ``nodata`` value, and DN 0 when ``from_units`` is DN.
 
     >>> to_model_units(np.array([0, 600, 6000], np.uint16), "DN", "dB").tolist()
     [nan, 0.0, 20.0]
     """
     source, target = check_units(from_units), check_units(to_units)
     values = np.asarray(array, dtype=np.float64)
-    missing = np.isnan(values)
+    missing = ~np.isfinite(values)  # ±inf is no radiometry either: nodata, never inf heat
     if nodata is not None and not np.isnan(nodata):
         missing |= values == nodata
     if source == target == "dB":
@@ -171,11 +171,16 @@ def detect_units(
     The rule, first match wins:
 
     1. ``override`` if given.
-    2. An explicit word in the band's unit type, a metadata item whose key contains "unit", the
-       band description or the file ``name`` (split on non-alphanumerics): ``dB``/``decibel`` →
-       dB; ``amplitude``/``amp``/``magnitude`` → amplitude; ``linear``/``intensity``/``power``/
-       ``sigma0`` → linear; ``DN`` → DN. So xView3's ``VV_dB.tif`` is dB.
-    3. An integer dtype → DN (Sentinel-1 GRD stores UInt16 DN).
+    2. An explicit word in, first label that has one wins: the band's unit type (GDAL's
+       ``GetUnitType``), a metadata item whose key contains "unit", the band description, the
+       file ``name`` (split on non-alphanumerics): ``dB``/``decibel`` → dB; ``amplitude``/
+       ``amp``/``magnitude`` → amplitude; ``linear``/``intensity``/``power``/``sigma0`` →
+       linear; ``DN`` → DN. A dB word wins within one label, so ``Sigma0_VV_dB`` and xView3's
+       ``VV_dB.tif`` are dB.
+    3. A complex dtype (SLC) → amplitude: reads give the magnitude ``|z|``.
+       An integer dtype → DN (Sentinel-1 GRD stores UInt16 DN). Pass the dtype of the values
+       the reads return (``RasterInfo.value_dtype``: an integer band with a GDAL scale holds
+       scaled values, not DN).
     4. Float: over the finite, non-nodata ``sample`` values, if more than half are negative and
        95 % lie in [-50, 30] → dB (σ0 in dB is mostly in [-40, 20]); if none is negative →
        linear (amplitude is never guessed from values: say so with ``override``).
@@ -183,11 +188,16 @@ def detect_units(
     """
     if override is not None:
         return check_units(override)
-    labelled = [unit_type, description, name]
+    labelled = [unit_type]
     labelled += [v for k, v in (metadata or {}).items() if "unit" in k.lower()]
-    for word in _words(*labelled):
-        if word in _UNIT_WORDS:
-            return _UNIT_WORDS[word]
+    labelled += [description, name]
+    for text in labelled:
+        known = [_UNIT_WORDS[word] for word in _words(text) if word in _UNIT_WORDS]
+        if known:
+            # "Sigma0_VV_dB" is σ0 in dB: a dB word outranks the quantity's name in one label.
+            return "dB" if "dB" in known else known[0]
+    if np.issubdtype(np.dtype(dtype), np.complexfloating):
+        return "amplitude"
     if np.issubdtype(np.dtype(dtype), np.integer):
         return "DN"
     if sample is None:
@@ -227,13 +237,7 @@ def detect_band_roles(
         if len(roles) != band_count:
             raise InputError(f"{len(roles)} band roles given for {band_count} bands")
     else:
-        found: list[str | None] = []
-        for index in range(band_count):
-            items = metadata[index] if index < len(metadata) else {}
-            texts = [v for k, v in items.items() if k.lower() in _POLARISATION_KEYS]
-            texts.append(descriptions[index] if index < len(descriptions) else "")
-            role = next((w.upper() for w in _words(*texts) if w.upper() in ROLES), None)
-            found.append(role)
+        found = labelled_band_roles(band_count, descriptions=descriptions, metadata=metadata)
         positional = ("VV", "VH")
         roles = tuple(
             role or (positional[i] if i < len(positional) else f"band{i + 1}")
@@ -245,6 +249,23 @@ def detect_band_roles(
     if len(set(roles)) != len(roles):
         raise InputError(f"band roles repeat ({', '.join(roles)}); give one role per band")
     return roles
+
+
+def labelled_band_roles(
+    band_count: int,
+    *,
+    descriptions: Sequence[str] = (),
+    metadata: Sequence[Mapping[str, str]] = (),
+) -> list[str | None]:
+    """The role each band's own labels name (see :func:`detect_band_roles`), None where they name
+    none: a scene whose bands say VV/VH is not one whose roles are only guessed by position."""
+    found: list[str | None] = []
+    for index in range(band_count):
+        items = metadata[index] if index < len(metadata) else {}
+        texts = [v for k, v in items.items() if k.lower() in _POLARISATION_KEYS]
+        texts.append(descriptions[index] if index < len(descriptions) else "")
+        found.append(next((w.upper() for w in _words(*texts) if w.upper() in ROLES), None))
+    return found
 
 
 def windows_for_roles(roles: Sequence[str]) -> list[tuple[float, float]]:

@@ -15,7 +15,8 @@ from types import TracebackType
 
 import numpy as np
 
-from mscam.errors import InputError, OutputError
+from mscam.errors import InputError, ModelError, OutputError
+from mscam.scene.outputs import remove_files, scratch_path
 from mscam.scene.raster import atomic_output, limited_block_cache, using_gdal
 
 HEATMAP_NODATA = -1.0
@@ -31,8 +32,9 @@ class HeatmapWriter:
             raise OutputError(f"cannot write {path}: folder {folder} does not exist")
         if not os.access(folder, os.W_OK):
             raise OutputError(f"cannot write {path}: folder {folder} is not writable")
-        # The scratch GTiff is a hidden sibling: same filesystem, and the COG copy reads it.
-        self._scratch = folder / f".{self.path.stem}.{os.getpid()}.{id(self):x}.scratch.tif"
+        # The scratch GTiff is a hidden sibling: same filesystem, and the COG copy reads it. Its
+        # name carries our process id, so a later run can remove it if we are killed.
+        self._scratch = Path(scratch_path(self.path.with_suffix(".tif"), "scratch"))
         options = [
             "TILED=YES",
             "BLOCKXSIZE=256",
@@ -65,6 +67,13 @@ class HeatmapWriter:
         self._ds.SetMetadata({f"MSCAM_{key.upper()}": str(value) for key, value in tags.items()})
 
     def write_rows(self, y0: int, rows: np.ndarray) -> None:
+        # The promise of a heatmap: values in [0, 1] or nodata, never NaN or inf.
+        if not np.isfinite(rows).all():
+            raise ModelError(
+                f"non-finite heat in rows {y0}..{y0 + len(rows) - 1}: the model's output is not "
+                "finite there (NaN or inf weights, or input values out of range)"
+            )
+        rows = np.where(rows == HEATMAP_NODATA, rows, np.clip(rows, 0.0, 1.0))
         self._ds.GetRasterBand(1).WriteArray(np.ascontiguousarray(rows, np.float32), 0, y0)
 
     def finish(self) -> Path:
@@ -103,8 +112,7 @@ class HeatmapWriter:
 
     def discard(self) -> None:
         self._ds = None
-        for leftover in (self._scratch, self._scratch.with_name(self._scratch.name + ".aux.xml")):
-            leftover.unlink(missing_ok=True)
+        remove_files(self._scratch)
 
     def __enter__(self) -> HeatmapWriter:
         return self

@@ -11,8 +11,8 @@ of pixel (col, row) is (col + 0.5, row + 0.5).
 
 from __future__ import annotations
 
+import logging
 import os
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,6 +22,9 @@ from typing import Any, Union
 import numpy as np
 
 from mscam.errors import InputError, OutputError
+from mscam.scene.outputs import remove_files, scratch_path
+
+log = logging.getLogger(__name__)
 
 PathLike = Union[str, "os.PathLike[str]"]
 #: A ground control point: pixel/line in the raster, x/y(/z) in the GCP projection.
@@ -59,6 +62,22 @@ class RasterInfo:
     metadata: tuple[dict[str, str], ...]
     dataset_metadata: dict[str, str] = field(default_factory=dict)
     block_size: tuple[int, int] = (256, 256)
+    #: Per band: GDAL's declared radiometry, value = raw · scale + offset (1 and 0 when none).
+    scales: tuple[float, ...] = ()
+    offsets: tuple[float, ...] = ()
+
+    @property
+    def scaled(self) -> bool:
+        """Whether any band declares a scale or offset (reads then return scaled values)."""
+        return any(s != 1.0 for s in self.scales) or any(o != 0.0 for o in self.offsets)
+
+    @property
+    def value_dtype(self) -> str:
+        """The type of the values reads mean: float32 for scaled integers (an Int16 of dB×100
+        with scale 0.01 holds dB, not DN); complex stays complex (reads give its magnitude)."""
+        if np.issubdtype(np.dtype(self.dtype), np.complexfloating):
+            return self.dtype
+        return "float32" if self.scaled else self.dtype
 
     @property
     def crs_wkt(self) -> str:
@@ -156,20 +175,17 @@ def atomic_output(path: PathLike) -> Iterator[str]:
     temporary file behind. The temporary keeps the extension so drivers that check it are happy.
     """
     target = os.path.abspath(os.fspath(path))
-    folder, name = os.path.split(target)
+    folder = os.path.dirname(target)
     if not os.path.isdir(folder):
         raise OutputError(f"cannot write {path}: folder {folder} does not exist")
     if os.path.isdir(target):
         raise OutputError(f"cannot write {path}: it is a folder")
-    stem, ext = os.path.splitext(name)
-    temporary = os.path.join(folder, f".{stem}.{uuid.uuid4().hex[:8]}.tmp{ext}")
+    temporary = scratch_path(target)
     try:
         yield temporary
         os.replace(temporary, target)
     except BaseException as exc:
-        for leftover in (temporary, temporary + "-wal", temporary + "-shm", temporary + ".aux.xml"):
-            if os.path.exists(leftover):
-                os.remove(leftover)
+        remove_files(temporary)
         if isinstance(exc, OSError) and not isinstance(exc, OutputError):
             raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
@@ -203,7 +219,28 @@ def _info_from_dataset(dataset: Any, path: str) -> RasterInfo:
         metadata=tuple(dict(b.GetMetadata() or {}) for b in bands),
         dataset_metadata=dict(dataset.GetMetadata() or {}),
         block_size=tuple(bands[0].GetBlockSize()),
+        scales=tuple(float(b.GetScale() or 1.0) for b in bands),
+        offsets=tuple(float(b.GetOffset() or 0.0) for b in bands),
     )
+
+
+def _values(data: np.ndarray, info: RasterInfo, band: int, mask_nodata: bool) -> np.ndarray:
+    """Raw pixels of 1-based `band` as the values they stand for, float32: nodata → NaN (when
+    `mask_nodata`), GDAL's scale and offset applied, complex samples as their magnitude |z|."""
+    nodata = info.nodata[band - 1]
+    missing = None
+    if mask_nodata and nodata is not None and not np.isnan(nodata):
+        # In the band's own type, as GDAL stores it (0.001 as float32 is not 0.001 as float64).
+        inexact = np.issubdtype(data.dtype, np.inexact)
+        missing = data == (data.dtype.type(nodata) if inexact else nodata)
+    if np.iscomplexobj(data):
+        data = np.abs(data)
+    values = data.astype(np.float32)
+    if info.scales and (info.scales[band - 1] != 1.0 or info.offsets[band - 1] != 0.0):
+        values = values * np.float32(info.scales[band - 1]) + np.float32(info.offsets[band - 1])
+    if missing is not None:
+        values[missing] = np.nan
+    return values
 
 
 class RasterReader:
@@ -214,8 +251,10 @@ class RasterReader:
     """
 
     def __init__(self, path: PathLike) -> None:
-        self.path = Path(path)
+        # GDAL's name as given: Path() would fold `/vsizip//abs/a.zip` into a relative path.
         name = os.fspath(path)
+        self.name = name
+        self.path = Path(path)
         if not name.startswith("/vsi") and not self.path.exists():
             raise InputError(f"raster {name} does not exist")
         with using_gdal() as gdal:
@@ -224,6 +263,10 @@ class RasterReader:
             except RuntimeError as exc:
                 raise InputError(f"cannot open raster {name}: {exc}") from None
             self.info = _info_from_dataset(self._dataset, name)
+        if np.issubdtype(np.dtype(self.info.dtype), np.complexfloating):
+            log.info(
+                "%s holds complex (SLC) samples: reading their magnitude |z| as amplitude", name
+            )
 
     @property
     def dataset(self) -> Any:
@@ -275,10 +318,7 @@ class RasterReader:
                     data = band.ReadAsArray(cx0, cy0, cx1 - cx0, cy1 - cy0)
                 except RuntimeError as exc:
                     raise InputError(f"cannot read raster {self.path}: {exc}") from None
-                data = data.astype(np.float32)
-                nodata = self.info.nodata[number - 1]
-                if mask_nodata and nodata is not None and not np.isnan(nodata):
-                    data[data == np.float32(nodata)] = np.nan
+                data = _values(data, self.info, number, mask_nodata)
                 out[slot, cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0] = data
         return out
 
@@ -297,12 +337,8 @@ class RasterReader:
                 data = dataset.ReadAsArray(buf_xsize=width, buf_ysize=height)
             except RuntimeError as exc:
                 raise InputError(f"cannot read raster {self.path}: {exc}") from None
-        data = np.asarray(data, dtype=np.float32).reshape(self.info.band_count, height, width)
-        if mask_nodata:
-            for index, nodata in enumerate(self.info.nodata):
-                if nodata is not None and not np.isnan(nodata):
-                    data[index][data[index] == np.float32(nodata)] = np.nan
-        return data
+        data = np.asarray(data).reshape(self.info.band_count, height, width)
+        return np.stack([_values(data[i], self.info, i + 1, mask_nodata) for i in range(len(data))])
 
 
 def open_raster_info(path: PathLike) -> RasterInfo:
