@@ -34,7 +34,7 @@ PUBLIC_CAMS := grad-cam==1.5.7 torchcam==0.5.0
 PUBLIC_CAM_DEPS := ttach==0.0.3 tqdm opencv-python-headless==4.11.0.86 scikit-learn matplotlib scipy pillow \
   pytest
 
-.PHONY: setup system-packages test test-debian13 demo model bench bench-public eval package qgis lint format clean
+.PHONY: setup system-packages test test-debian13 demo model bench bench-public eval heldout package qgis lint format clean
 
 setup: system-packages $(VENV)/.installed
 
@@ -92,6 +92,12 @@ bench: setup
 # scenes with the default model (WSOL, faithfulness, scene F1, time per tile) → bench/eval/.
 eval: setup
 	$(PY) bench/eval/run_eval.py --out bench/eval
+	$(MAKE) --no-print-directory heldout
+
+# Held-out scenes from a generator mscam never trained on (bench/eval/heldout_generator.py), run
+# through `mscam explain` with all defaults and scored against their truth → bench/eval/heldout/.
+heldout: setup
+	$(PY) bench/eval/heldout.py --out bench/eval/heldout
 
 bench-public: $(BENCH_VENV)/.installed
 	$(BENCH_PY) bench/parity_public.py --out bench
