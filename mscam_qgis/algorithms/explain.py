@@ -53,6 +53,9 @@ score-cam.
 <b>Threshold</b>: heat a pixel needs to be part of a box.
 <b>Minimum score</b>: target-class probability a tile needs to be explained; colder tiles stay 0.
 <b>Device</b>: auto (CUDA when available), cpu or cuda.
+<b>Pixel spacing</b> (advanced): the scene's pixel spacing in metres. 0: read from its \
+georeferencing. A scene outside the spacing the model was trained at is worked on at the model's \
+spacing and the heatmap mapped back onto the scene's grid.
 <b>Architecture file</b> (advanced): a Python file defining the card's architecture, for models \
 outside the engine's registry. It runs that file's code: use only files you trust.
 
@@ -151,6 +154,16 @@ class ExplainAlgorithm(MscamAlgorithm):
         )
         architecture.setFlags(architecture.flags() | ADVANCED_PARAMETER)
         self.addParameter(architecture)
+        spacing = QgsProcessingParameterNumber(
+            "PIXEL_SPACING",
+            tr("Pixel spacing (m) (0: from the scene)"),
+            type=QgsProcessingParameterNumber.Double,
+            defaultValue=0.0,
+            minValue=0.0,
+            optional=True,
+        )
+        spacing.setFlags(spacing.flags() | ADVANCED_PARAMETER)
+        self.addParameter(spacing)
         heatmap = QgsProcessingParameterRasterDestination("HEATMAP", tr("Heatmap"))
         heatmap.setSupportsNonFileBasedOutput(False)
         self.addParameter(heatmap)
@@ -182,6 +195,7 @@ class ExplainAlgorithm(MscamAlgorithm):
                 device=self.parameterAsEnumString(parameters, "DEVICE", context),
                 architecture_file=self.parameterAsFile(parameters, "ARCHITECTURE_FILE", context)
                 or None,
+                pixel_spacing=self.parameterAsDouble(parameters, "PIXEL_SPACING", context) or None,
             )
             result = explain_scene(
                 scene,

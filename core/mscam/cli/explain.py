@@ -58,6 +58,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
     parser.add_argument("--units", help="input units (dB, linear, amplitude, DN); default: detect")
     parser.add_argument("--bands", help="band roles in order, e.g. VV,VH; default: detect")
+    parser.add_argument(
+        "--pixel-spacing",
+        type=float,
+        metavar="M",
+        help="the scene's pixel spacing in metres; default: from its georeferencing",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.set_defaults(run=run)
 
@@ -106,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         architecture_file=args.architecture_file,
         merge_gap=args.merge_gap,
         threads=args.threads,
+        pixel_spacing=args.pixel_spacing,
     )
     try:
         result = explain_scene(

@@ -45,6 +45,12 @@ from mscam.scene.raster import (
     open_raster_info,
     streaming_cache_bytes,
 )
+from mscam.scene.resample import (
+    MappedBackHeatmap,
+    WorkingGrid,
+    open_working_scene,
+    working_preprocessor,
+)
 from mscam.scene.tiling import Tile, TileGrid, TileWindow
 from mscam.scene.vector import write_boxes
 
@@ -74,6 +80,7 @@ class SceneSettings:
     merge_gap: int = 3  # regions whose boxes come within this many pixels are one box
     threads: int | None = None  # torch CPU threads; None keeps torch's default (every core)
     architecture_file: str | None = None
+    pixel_spacing: float | None = None  # the scene's spacing in metres; None: from its georef
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_score <= 1.0:
@@ -88,6 +95,8 @@ class SceneSettings:
             raise InputError(f"tile must be at least 8 pixels, got {self.tile}")
         if self.threads is not None and self.threads < 1:
             raise InputError(f"threads must be at least 1, got {self.threads}")
+        if self.pixel_spacing is not None and not self.pixel_spacing > 0:
+            raise InputError(f"pixel spacing must be positive, got {self.pixel_spacing}")
 
 
 #: Tiles per batch when none is given. On CPU, small batches keep the activations in the caches:
@@ -182,6 +191,14 @@ class SceneJob:
             )
         self.target_index = card.classes.index(self.target_class)
         self.preprocessor = ScenePreprocessor(self.reader, card, settings.units, settings.bands)
+        # A scene outside the spacing the model accepts is worked on at the model's spacing:
+        # `reader`/`preprocessor` then read the working grid, `input_*` the scene itself.
+        self.input_reader, self.input_preprocessor = self.reader, self.preprocessor
+        self.working = WorkingGrid.plan(self.reader.info, card, settings.pixel_spacing)
+        if self.working.resampled:
+            units = dict(zip(self.preprocessor.band_indices, self.preprocessor.units))
+            self.reader = open_working_scene(self.input_reader, units, self.working)
+            self.preprocessor = working_preprocessor(self.input_preprocessor, self.reader)
         self.grid = TileGrid(
             self.reader.info.width,
             self.reader.info.height,
@@ -271,8 +288,22 @@ class SceneJob:
             "overlap": str(self.settings.overlap),
             "min_score": str(self.settings.min_score),
             "scaling": "probability * minmax(CAM) per tile, sin^2-window blend",
+            **self.working.tags(),
             "version": __version__,
         }
+
+    def heatmap_writer(self, path: Path) -> HeatmapWriter | MappedBackHeatmap:
+        """The heatmap's writer: on the input's grid (mapped back from the working grid if any)."""
+        if not self.working.resampled:
+            return HeatmapWriter(path, self.reader.dataset, self.tags())
+        width = self.input_reader.info.width
+        return MappedBackHeatmap(
+            path,
+            self.working,
+            self.input_reader.dataset,
+            self.tags(),
+            lambda y0, n: self.input_preprocessor.read(0, y0, width, n)[1],
+        )
 
 
 @lru_cache(maxsize=2)
@@ -349,7 +380,7 @@ def _explain_scene(
     hot_tiles: list[TileScore] = []
     with (
         limited_block_cache(streaming_cache_bytes(job.reader.info, band_rows)),
-        HeatmapWriter(heatmap, job.reader.dataset, job.tags()) as writer,
+        job.heatmap_writer(heatmap) as writer,
     ):
         mosaic = StreamingMosaic(
             job.reader.info.width, job.reader.info.height, writer.write_rows, nodata=HEATMAP_NODATA
@@ -377,7 +408,7 @@ def _explain_scene(
                 settings.threshold,
                 job.target_class,
                 settings.method,
-                hot_tiles,
+                job.working.tiles_to_input(hot_tiles),
                 merge_gap=settings.merge_gap,
             )
         except BaseException:
