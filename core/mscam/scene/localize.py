@@ -1,17 +1,24 @@
-"""Localisation boxes from a heatmap: threshold, connected regions, one box per region.
+"""Localisation boxes: hot regions of the heatmap, a region per peak, a box per ship.
 
-The regions come from GDAL's own polygonizer on the thresholded heatmap (8-connected), which
-streams through the raster a row at a time: a ship across a tile seam is one region because the
-heatmap has no seams, and no whole-scene label image is ever held in memory. The mask is written a
-strip of rows at a time into a temporary compressed GTiff. Each region's statistics are read from
-the heatmap window under its bounding box only.
+1. **Hot regions** (the user's threshold): GDAL's polygonizer on the mask ``heat ≥ threshold``
+   (8-connected), streamed a strip of rows at a time, so a ship across a tile seam is one region
+   and no whole-scene label image is ever held in memory. Regions whose boxes come within
+   ``merge_gap`` pixels are examined together.
+2. **Peaks** (`grow_peaks`): in each region's window (plus a margin), the local maxima ≥ threshold
+   grow down to ``fraction`` of their own maximum (as the WSOL protocol thresholds each map at a
+   fraction of its maximum); a pixel goes to the peak it is connected to at the highest level
+   (watershed by flooding), so one hot region can hold several ships.
+3. **Hulls** (`hull.ship_components`, with the scene): inside each peak's region, the co-polarised
+   pixels that stand above the local sea clutter (CFAR), one box per ship; a region where nothing
+   stands out gives no box. Without the scene, the box is the peak's heat region.
 
-A box is the region's tight pixel box, turned into a polygon in the input's CRS through GDAL's
-transformer (geotransform, or the GCPs where there is none).
+A box is a tight pixel box, turned into a polygon in the input's CRS through GDAL's transformer
+(geotransform, or the GCPs where there is none).
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 from collections.abc import Sequence
@@ -21,6 +28,15 @@ from pathlib import Path
 import numpy as np
 
 from mscam.errors import InputError
+from mscam.scene.hull import (
+    CoPolarisedImage,
+    GroundFrame,
+    HullSettings,
+    box_max,
+    dilate,
+    oriented_box,
+    ship_components,
+)
 from mscam.scene.raster import (
     PixelMapper,
     RasterInfo,
@@ -32,6 +48,15 @@ from mscam.scene.raster import (
 log = logging.getLogger(__name__)
 
 STRIP_ROWS = 512
+#: A peak's region grows down to this fraction of the peak's own heat.
+DEFAULT_FRACTION = 0.5
+#: Peaks closer than this (pixels, along either axis) are one.
+DEFAULT_PEAK_DISTANCE = 2
+#: Margin (pixels) read around a hot region when the heatmap does not name its tile size: a
+#: peak's region can reach below the threshold, but not beyond the hot tiles around it.
+DEFAULT_MARGIN = 64
+#: Block cache while regions are read: a few rows of heatmap and scene blocks.
+REGION_CACHE = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -48,6 +73,10 @@ class Box:
     peak_xy: tuple[int, int]
     ring: tuple[tuple[float, float], ...]  # footprint in the raster's CRS (pixels if none)
     area_m2: float | None
+    fit: str = "heat"  # "image": the ship's bright pixels; "heat": the peak's heat region
+    length_m: float | None = None  # oriented box of the bright pixels (image fits only)
+    width_m: float | None = None
+    heading_deg: float | None = None  # 0–180, clockwise from grid north (up without a CRS)
 
     def record(self, **fields: object) -> dict[str, object]:
         return {
@@ -55,6 +84,10 @@ class Box:
             "peak": self.peak,
             "mean": self.mean,
             "area_m2": self.area_m2,
+            "fit": self.fit,
+            "length_m": self.length_m,
+            "width_m": self.width_m,
+            "heading_deg": self.heading_deg,
             "px_x0": self.x0,
             "px_y0": self.y0,
             "px_x1": self.x1,
@@ -164,15 +197,10 @@ def merge_regions(regions: list[_Region], gap: int) -> list[_Region]:
     return regions
 
 
-def find_boxes(
-    heatmap: str | Path, threshold: float, *, min_pixels: int = 1, merge_gap: int = 3
-) -> list[Box]:
-    """Boxes of the 8-connected regions where the heatmap is ≥ `threshold` (nodata excluded),
-    strongest first. Regions whose boxes come within `merge_gap` pixels of each other are one box
-    (a negative gap keeps every region on its own)."""
-    if not 0.0 < threshold <= 1.0:
-        raise InputError(f"threshold must be in (0, 1], got {threshold}")
-    with RasterReader(heatmap) as reader, using_gdal() as gdal:
+def hot_regions(reader: RasterReader, threshold: float, merge_gap: int) -> list[_Region]:
+    """The 8-connected regions of ``heat ≥ threshold`` (pixel boxes and pixel counts), merged
+    when their boxes come within `merge_gap` pixels."""
+    with using_gdal() as gdal:
         from osgeo import ogr
 
         heat_band = reader.dataset.GetRasterBand(1)
@@ -195,72 +223,277 @@ def find_boxes(
                 layer.CreateField(ogr.FieldDefn("value", ogr.OFTInteger))
                 # No geotransform on the mask: polygons come out in pixel coordinates.
                 gdal.Polygonize(mask_band, mask_band, layer, 0, ["8CONNECTED=8"])
-                regions = [_region(reader, feature.GetGeometryRef()) for feature in layer]
+                regions = [_region(feature.GetGeometryRef()) for feature in layer]
         finally:
             mask_ds = None
             gdal.Unlink(mask_path)
-        mapper = footprint_mapper(reader.info)
-    boxes = [_box(r, mapper) for r in merge_regions(regions, merge_gap) if r.pixels >= min_pixels]
-    return sorted(boxes, key=lambda b: -b.peak)
+    return merge_regions(regions, merge_gap)
 
 
-def _region(reader: RasterReader, geometry) -> _Region:
-    """One polygonized region's pixel box and statistics, from the heatmap under its box."""
-    from osgeo import gdal, ogr
-
+def _region(geometry) -> _Region:
+    """A polygonized region's pixel box and pixel count (its area: the polygon follows pixel
+    edges). Its heat is read later, with the window around it."""
     minx, maxx, miny, maxy = geometry.GetEnvelope()
     x0, y0, x1, y1 = round(minx), round(miny), round(maxx) - 1, round(maxy) - 1
-    w, h = x1 - x0 + 1, y1 - y0 + 1
-    heat = reader.read(x0, y0, w, h, bands=[1], mask_nodata=True)[0]
-    inside_ds = gdal.GetDriverByName("MEM").Create("", w, h, 1, gdal.GDT_Byte)
-    inside_ds.SetGeoTransform((x0, 1, 0, y0, 0, 1))
-    region = ogr.GetDriverByName("Memory").CreateDataSource("one")
-    layer = region.CreateLayer("one", geom_type=ogr.wkbPolygon)
-    feature = ogr.Feature(layer.GetLayerDefn())
-    feature.SetGeometry(geometry)
-    layer.CreateFeature(feature)
-    gdal.RasterizeLayer(inside_ds, [1], layer, burn_values=[1])
-    inside = inside_ds.GetRasterBand(1).ReadAsArray().astype(bool) & np.isfinite(heat)
-    values = heat[inside].astype(np.float64)
-    peak_row, peak_col = np.unravel_index(np.argmax(np.where(inside, heat, -np.inf)), heat.shape)
-    return _Region(
-        x0,
-        y0,
-        x1,
-        y1,
-        float(values.max()) if values.size else 0.0,
-        float(values.sum()),
-        int(values.size),
-        (x0 + int(peak_col), y0 + int(peak_row)),
-    )
+    return _Region(x0, y0, x1, y1, 0.0, 0.0, round(geometry.GetArea()), (x0, y0))
 
 
-def _box(r: _Region, mapper: PixelMapper | None) -> Box:
-    """The region as a Box: footprint in the raster's CRS (pixels without one), area in m²."""
-    if mapper is None:
-        ring = (
-            (r.x0, r.y0),
-            (r.x1 + 1, r.y0),
-            (r.x1 + 1, r.y1 + 1),
-            (r.x0, r.y1 + 1),
-            (r.x0, r.y0),
+@dataclass(frozen=True)
+class Peak:
+    """A peak of the heat (window pixel coordinates) and its value."""
+
+    value: float
+    row: int
+    col: int
+
+
+def grow_peaks(
+    heat: np.ndarray,
+    threshold: float,
+    fraction: float = DEFAULT_FRACTION,
+    distance: int = DEFAULT_PEAK_DISTANCE,
+) -> tuple[np.ndarray, dict[int, Peak]]:
+    """Each peak's region of `heat` (2-D, NaN for nodata): a label per pixel (0: none) and the
+    peak of each label.
+
+    Peaks are the local maxima ≥ `threshold`, at least `distance` + 1 pixels apart (the higher
+    wins). Each grows down to `fraction` × its own value through the pixels connected to it, in
+    decreasing heat (watershed by flooding): a pixel goes to the peak it is connected to at the
+    highest level. Where two regions meet, the lower peak joins the higher one when the heat
+    between them never fell more than halfway from the lower peak to its region's edge (the saddle
+    stays ≥ (1 + fraction) / 2 × its value): a ripple on one target, not a second target.
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise InputError(f"the peak fraction must be in (0, 1], got {fraction}")
+    values = np.where(np.isfinite(heat), heat, -np.inf).astype(np.float64)
+    local = (values >= threshold) & (values >= box_max(values, max(distance, 1)))
+    rows, cols = np.nonzero(local)
+    suppressed = np.zeros(values.shape, bool)
+    peaks: list[Peak] = []
+    for k in np.argsort(-values[rows, cols], kind="stable"):
+        r, c = int(rows[k]), int(cols[k])
+        if not suppressed[r, c]:
+            peaks.append(Peak(float(values[r, c]), r, c))
+            suppressed[
+                max(r - distance, 0) : r + distance + 1, max(c - distance, 0) : c + distance + 1
+            ] = True
+    height, width = values.shape
+    stride = width + 2
+    level = np.pad(values, 1, constant_values=-np.inf).ravel()
+    labels = np.zeros(level.size, np.int64)
+    parent = list(range(len(peaks) + 1))
+    stop = [math.inf] + [fraction * p.value for p in peaks]
+    joins = (1.0 + fraction) / 2.0
+    offsets = (-stride - 1, -stride, -stride + 1, -1, 1, stride - 1, stride, stride + 1)
+
+    def root(label: int) -> int:
+        while parent[label] != label:
+            parent[label] = parent[parent[label]]
+            label = parent[label]
+        return label
+
+    queue: list[tuple[float, int, int]] = []
+
+    def spread(index: int, owner: int) -> None:
+        for offset in offsets:
+            neighbour = index + offset
+            if not labels[neighbour] and level[neighbour] >= stop[owner]:
+                heapq.heappush(queue, (-level[neighbour], neighbour, owner))
+
+    seeds = [(peak.row + 1) * stride + peak.col + 1 for peak in peaks]
+    for label, index in enumerate(seeds, start=1):
+        labels[index] = label  # first: a seed is its own peak's, whatever floods first
+    for label, index in enumerate(seeds, start=1):
+        spread(index, label)
+    while queue:
+        negative, index, label = heapq.heappop(queue)
+        owner = root(label)
+        if labels[index] or -negative < stop[owner]:
+            continue
+        labels[index] = owner
+        for offset in offsets:
+            other = int(labels[index + offset])
+            if other and root(other) != owner:
+                high, low = sorted((owner, root(other)))  # lower label = higher peak
+                if -negative >= joins * peaks[low - 1].value:
+                    parent[low] = high
+                    owner = high
+        spread(index, owner)
+    roots = np.array([root(k) for k in range(len(peaks) + 1)], np.int64)
+    grown = roots[labels].reshape(height + 2, width + 2)[1:-1, 1:-1]
+    return grown, {k: peaks[k - 1] for k in range(1, len(peaks) + 1) if roots[k] == k}
+
+
+def find_boxes(
+    heatmap: str | Path,
+    threshold: float,
+    *,
+    scene: str | Path | None = None,
+    merge_gap: int = 3,
+    fraction: float = DEFAULT_FRACTION,
+    peak_distance: int = DEFAULT_PEAK_DISTANCE,
+    hull: HullSettings | None = None,
+    units: str | None = None,
+    bands: tuple[str, ...] | None = None,
+) -> list[Box]:
+    """Boxes of the ships that the heatmap's hot regions (``heat ≥ threshold``, nodata excluded)
+    point at, strongest first (see the module docstring).
+
+    With `scene` (the SAR input the heatmap explains, on the same grid; `units` and `bands`
+    override its detection as in the pipeline), a box is the pixels of one ship that stand above
+    the local sea clutter, and a hot region where nothing does gives no box. Without it, a box is
+    a peak's heat region. Regions whose boxes come within `merge_gap` pixels of each other are
+    examined together (a negative gap: each on its own).
+    """
+    if not 0.0 < threshold <= 1.0:
+        raise InputError(f"threshold must be in (0, 1], got {threshold}")
+    hull = hull or HullSettings()
+    with RasterReader(heatmap) as reader:
+        info = reader.info
+        image = None
+        if scene is not None:
+            image = CoPolarisedImage(scene, units, bands)
+            if image.shape != (info.height, info.width):
+                image.close()
+                raise InputError(
+                    f"the scene {scene} ({image.shape[1]}×{image.shape[0]}) is not on the "
+                    f"heatmap's grid ({info.width}×{info.height})"
+                )
+        try:
+            regions = hot_regions(reader, threshold, merge_gap)
+            mapper = footprint_mapper(info)
+            search = _BoxSearch(reader, image, mapper, threshold, fraction, peak_distance, hull)
+            with limited_block_cache(REGION_CACHE):
+                for region in sorted(regions, key=lambda r: (r.y0, r.x0)):
+                    search.region(region)
+        finally:
+            if image is not None:
+                image.close()
+    return sorted(search.boxes, key=lambda b: -b.peak)
+
+
+def _join_touching(
+    ships: list[tuple[np.ndarray, Peak]], join: int
+) -> list[tuple[np.ndarray, Peak]]:
+    """Ships of different peaks whose pixels come within 2·`join` pixels of each other are one
+    ship (two peaks of the heat on one hull), with the higher peak."""
+    grown = [dilate(mask, join) for mask, _ in ships]
+    group = list(range(len(ships)))
+    for i in range(len(ships)):
+        for j in range(i):
+            if (dilate(grown[i], 1) & grown[j]).any():  # 8-adjacent, as in ship_components
+                old, new = group[i], group[j]
+                group = [new if g == old else g for g in group]
+    joined: dict[int, tuple[np.ndarray, Peak]] = {}
+    for (mask, peak), g in zip(ships, group):
+        if g in joined:
+            other_mask, other_peak = joined[g]
+            mask = mask | other_mask
+            peak = max(peak, other_peak, key=lambda p: p.value)
+        joined[g] = (mask, peak)
+    return list(joined.values())
+
+
+class _BoxSearch:
+    """The boxes of one heatmap, a hot region at a time."""
+
+    def __init__(self, reader, image, mapper, threshold, fraction, distance, hull) -> None:
+        self.reader, self.image, self.mapper = reader, image, mapper
+        self.threshold, self.fraction, self.distance, self.hull = (
+            threshold,
+            fraction,
+            distance,
+            hull,
         )
-        area = None
-    else:
-        ring = tuple(mapper.boxes_to_map([(r.x0, r.y0, r.x1, r.y1)])[0])
-        pixel_area = ring_area_m2(
-            mapper.boxes_to_map([(r.x0, r.y0, r.x0, r.y0)])[0], mapper.crs_wkt
+        tile = (reader.info.dataset_metadata or {}).get("MSCAM_TILE", "")
+        self.margin = int(tile) if tile.isdigit() else DEFAULT_MARGIN
+        self.frame = GroundFrame(mapper)
+        self.pixel_area = None
+        if mapper is not None:
+            self.pixel_area = ring_area_m2(mapper.boxes_to_map([(0, 0, 0, 0)])[0], mapper.crs_wkt)
+        self.boxes: list[Box] = []
+        self.claimed: set[int] = set()  # scene pixels already in a box (windows overlap)
+
+    def region(self, region: _Region) -> None:
+        info, margin = self.reader.info, self.margin
+        x0, y0 = max(region.x0 - margin, 0), max(region.y0 - margin, 0)
+        x1, y1 = min(region.x1 + margin + 1, info.width), min(region.y1 + margin + 1, info.height)
+        heat = self.reader.read(x0, y0, x1 - x0, y1 - y0, bands=[1])[0]
+        labels, peaks = grow_peaks(heat, self.threshold, self.fraction, self.distance)
+        own = {
+            k: p
+            for k, p in peaks.items()
+            if region.x0 <= x0 + p.col <= region.x1 and region.y0 <= y0 + p.row <= region.y1
+        }
+        if not own:
+            return
+        db = None if self.image is None else self.image.read_db(x0, y0, x1 - x0, y1 - y0)
+        hot = (labels > 0) | (np.nan_to_num(heat, nan=0.0) >= self.threshold)
+        ships: list[tuple[np.ndarray, Peak]] = []
+        for label, peak in own.items():
+            grown = labels == label
+            found = None if db is None else ship_components(db, grown, hot, self.hull)
+            if found is None:
+                self._add(grown, heat, peak, x0, y0, "heat")
+            else:
+                # nothing bright there (an empty list): hot, but no ship on the sea to box
+                ships += self._hot_ships(found, heat, peak)
+        for mask, peak in _join_touching(ships, self.hull.join):
+            self._add(mask, heat, peak, x0, y0, "image")
+
+    def _hot_ships(
+        self, found: list[np.ndarray], heat: np.ndarray, peak: Peak
+    ) -> list[tuple[np.ndarray, Peak]]:
+        """A peak's ships with the peak each box reports: the peak itself for the ship with the
+        most heat on it; another ship must be hot itself (its own heat ≥ threshold)."""
+        if not found:
+            return []
+        primary = int(np.argmax([float(np.nansum(heat[ship])) for ship in found]))
+        ships = [(found[primary], peak)]
+        for k, ship in enumerate(found):
+            values = np.where(ship, np.nan_to_num(heat, nan=-np.inf), -np.inf)
+            r, c = np.unravel_index(int(np.argmax(values)), values.shape)
+            if k != primary and values[r, c] >= self.threshold:
+                ships.append((ship, Peak(float(values[r, c]), int(r), int(c))))
+        return ships
+
+    def _add(
+        self, mask: np.ndarray, heat: np.ndarray, peak: Peak, x0: int, y0: int, fit: str
+    ) -> None:
+        rows, cols = np.nonzero(mask)
+        width = self.reader.info.width
+        pixels = set(((rows + y0) * width + cols + x0).tolist())
+        if pixels & self.claimed:
+            return  # the same target, seen from a neighbouring region's window
+        self.claimed |= pixels
+        bx0, by0, bx1, by1 = (
+            int(cols.min()) + x0,
+            int(rows.min()) + y0,
+            int(cols.max()) + x0,
+            int(rows.max()) + y0,
         )
-        area = None if pixel_area is None else pixel_area * r.pixels
-    return Box(
-        r.x0,
-        r.y0,
-        r.x1,
-        r.y1,
-        peak=r.peak,
-        mean=r.total / r.pixels if r.pixels else 0.0,
-        pixels=r.pixels,
-        peak_xy=r.peak_xy,
-        ring=tuple((float(x), float(y)) for x, y in ring),
-        area_m2=area,
-    )
+        if self.mapper is None:
+            ring = ((bx0, by0), (bx1 + 1, by0), (bx1 + 1, by1 + 1), (bx0, by1 + 1), (bx0, by0))
+        else:
+            ring = tuple(self.mapper.boxes_to_map([(bx0, by0, bx1, by1)])[0])
+        shape = oriented_box(rows + y0, cols + x0, self.frame) if fit == "image" else None
+        metric = shape is not None and self.frame.metric
+        values = heat[mask]
+        self.boxes.append(
+            Box(
+                bx0,
+                by0,
+                bx1,
+                by1,
+                peak=peak.value,
+                mean=float(np.nanmean(values)) if np.isfinite(values).any() else 0.0,
+                pixels=len(pixels),
+                peak_xy=(peak.col + x0, peak.row + y0),
+                ring=tuple((float(x), float(y)) for x, y in ring),
+                area_m2=None if self.pixel_area is None else self.pixel_area * len(pixels),
+                fit=fit,
+                length_m=shape.length if metric else None,
+                width_m=shape.width if metric else None,
+                heading_deg=None if shape is None else shape.heading_deg,
+            )
+        )
