@@ -35,14 +35,13 @@ from mscam.errors import Cancelled, InputError, OutputError
 from mscam.models import LoadedModel, load_model
 from mscam.models.fusion import fold_batchnorm
 from mscam.models.select import bundled_model_for
+from mscam.scene.boxes import write_scene_boxes  # here too: its home before scene/boxes.py
 from mscam.scene.heatmap_writer import HEATMAP_NODATA, HeatmapWriter
-from mscam.scene.localize import find_boxes
 from mscam.scene.mosaic import BlendBlock, StreamingMosaic
 from mscam.scene.preprocess import ScenePreprocessor
 from mscam.scene.raster import (
     RasterReader,
     limited_block_cache,
-    open_raster_info,
     streaming_cache_bytes,
 )
 from mscam.scene.resample import (
@@ -52,7 +51,6 @@ from mscam.scene.resample import (
     working_preprocessor,
 )
 from mscam.scene.tiling import Tile, TileGrid, TileWindow
-from mscam.scene.vector import write_boxes
 
 log = logging.getLogger(__name__)
 
@@ -410,6 +408,9 @@ def _explain_scene(
                 settings.method,
                 job.working.tiles_to_input(hot_tiles),
                 merge_gap=settings.merge_gap,
+                scene=scene,
+                units=settings.units,
+                bands=settings.bands,
             )
         except BaseException:
             heatmap.unlink(missing_ok=True)  # all or nothing
@@ -447,37 +448,3 @@ def _explained_windows(
         except BaseException:
             pending.cancel()
             raise
-
-
-def write_scene_boxes(
-    heatmap: Path,
-    boxes: Path,
-    threshold: float,
-    target_class: str,
-    method: str,
-    hot_tiles: list[TileScore] | None = None,
-    *,
-    merge_gap: int = 3,
-) -> int:
-    """Boxes of the heatmap's regions ≥ threshold, written to a GeoPackage; returns their count.
-    Regions within `merge_gap` pixels of each other are one box (`localize.merge_regions`).
-
-    `score` is the highest target-class probability among the hot tiles that contain the box's
-    peak; without tile scores (boxes re-derived from a heatmap alone) it is the peak heat, which is
-    a lower bound of that probability.
-    """
-    found = find_boxes(heatmap, threshold, merge_gap=merge_gap)
-    records = []
-    for box in found:
-        px, py = box.peak_xy
-        covering = [
-            t.probability for t in hot_tiles or () if t.x0 <= px < t.x1 and t.y0 <= py < t.y1
-        ]
-        score = max(covering) if covering else box.peak
-        records.append(
-            box.record(
-                **{"class": target_class, "score": score, "method": method, "threshold": threshold}
-            )
-        )
-    write_boxes(boxes, records, open_raster_info(heatmap).crs_wkt or None)
-    return len(records)
