@@ -496,7 +496,7 @@ def write_report(out: Path, name: str, title: str, results: list[dict], context:
         "",
         f"Run {context['date']} on {context['machine']}; commit {context['commit']};"
         f" generator {context['generator']}; {'quick' if context['quick'] else 'full'} set;"
-        f" whole run {context['seconds']:.0f} s.",
+        f" whole run {context['seconds']:.0f} s; mscam from {context['mscam_from']}.",
         "",
         "| variant | scene | ships | boxes | P | R | F1 | F1@0.5 | R ≥100 m | false/4 Mpx"
         " | model | s |",
@@ -665,6 +665,7 @@ def main(argv: list[str] | None = None) -> int:
         "generator": generator_key(),
         "quick": args.quick,
         "extra_args": args.extra_args,
+        "mscam_from": os.environ.get("PYTHONPATH") or "the working tree (editable install)",
         "seconds": time.perf_counter() - start,
     }
     clean = [{k: v for k, v in r.items() if not k.startswith("_")} for r in results]

@@ -405,7 +405,7 @@ def _wake_attenuation(
     gy = np.arange(y0, y1)[:, None] + 0.5 - sy
     along = gx * bx + gy * by
     across = -gx * by + gy * bx
-    spread = width_px * (1.0 + 4.0 * np.clip(along, 0, None) / wake_px * 0.06 * wake_px / width_px)
+    spread = width_px + 0.03 * np.clip(along, 0, None)  # turbulence widens slowly
     depth = rng.uniform(0.5, 0.85)
     strength = np.exp(-0.5 * (across / spread) ** 2) * np.exp(-np.clip(along, 0, None) / wake_px)
     strength *= (along > -1.0) & (along < wake_px)
@@ -752,8 +752,9 @@ def _paint_land(means, land, rng, pixel_m, basin) -> None:
     slope = np.gradient(relief, axis=1) * 6.0 * s  # facing the radar: brighter
     vv = np.where(cover > 0.4, -7.0, np.where(cover > -0.6, parcel_db, -15.5))
     vh = np.where(cover > 0.4, -13.0, np.where(cover > -0.6, parcel_db - 7.5, -24.0))
-    vv = np.where(urban, -1.0, vv) + np.clip(slope, -3, 3)
-    vh = np.where(urban, -9.0, vh) + np.clip(slope, -3, 3)
+    grain = 1.5 * _smooth_field(shape, 3.0 * s, rng)  # tree crowns, furrows, roofs
+    vv = np.where(urban, -1.0, vv) + np.clip(slope, -3, 3) + grain
+    vh = np.where(urban, -9.0, vh) + np.clip(slope, -3, 3) + grain
     land_lin = {"VV": 10 ** (vv / 10), "VH": 10 ** (vh / 10)}
     land_lin["HH"] = land_lin["VV"] * 10 ** (rng.uniform(-1.0, 1.0) / 10)
     land_lin["HV"] = land_lin["VH"]
