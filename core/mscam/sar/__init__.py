@@ -1,12 +1,17 @@
 """SAR specifics: radiometric units and band roles, preprocessing, synthetic scenes and chips.
 
+Layers: :mod:`~mscam.sar.profiles` (what a scene holds) → :mod:`~mscam.sar.fields`,
+:mod:`~mscam.sar.background`, :mod:`~mscam.sar.targets` → :mod:`~mscam.sar.synth` (a scene) →
+:mod:`~mscam.sar.chips` (labelled chips) and :mod:`~mscam.sar.synth_io` (files); no circles.
+
 Pure numpy except :func:`write_scene` and :func:`quicklook_png`, which write through GDAL
 (imported only when they run).
 """
 
-from mscam.sar.chips import CHIP_CLASSES, ChipSet, build_chips
+from mscam.sar.chips import CHIP_CLASSES, FAMILIES, ChipSet, build_chips
+from mscam.sar.profiles import PROFILES, SceneProfile, scene_profile
 from mscam.sar.quicklook import quicklook_png
-from mscam.sar.synth import PROFILES, SceneProfile, SyntheticScene, scene_profile, synthesize_scene
+from mscam.sar.synth import POLARISATIONS, SyntheticScene, synthesize_scene
 from mscam.sar.synth_io import write_scene
 from mscam.sar.units import (
     DB_WINDOWS,
@@ -30,6 +35,8 @@ __all__ = [
     "CHIP_CLASSES",
     "DB_WINDOWS",
     "DEFAULT_CALIBRATION",
+    "FAMILIES",
+    "POLARISATIONS",
     "PROFILES",
     "ROLES",
     "UNITS",

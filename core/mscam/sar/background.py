@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -29,15 +29,12 @@ from mscam.sar.fields import (
     swell_field,
     upsample,
 )
-
-if TYPE_CHECKING:
-    from mscam.sar.synth import SceneProfile
+from mscam.sar.profiles import PIXEL_M, SceneProfile
 
 #: Point returns: x, y (int pixel arrays), VV and VH intensity (σ0, linear).
 Points = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 #: Layout fields (coastline, wind, land cover, relief) are made at 4 × 10 m and upsampled.
 COARSE = 4
-PIXEL_M = 10.0
 
 
 @dataclass
@@ -76,7 +73,9 @@ def _coastline(
     return signed - np.quantile(signed, 1.0 - land_fraction)
 
 
-def _rivers(land: np.ndarray, signed: np.ndarray, count: int, rng: np.random.Generator) -> None:
+def _rivers(
+    land: np.ndarray, signed: np.ndarray, count: int, rng: np.random.Generator, scale: float = 1.0
+) -> None:
     """Carve ``count`` meandering rivers (in place on ``land``) from inland down to the sea.
 
     A river walks down the coastline field's slope (towards the sea) with a meander; it is
@@ -90,7 +89,7 @@ def _rivers(land: np.ndarray, signed: np.ndarray, count: int, rng: np.random.Gen
         row, col = divmod(int(start), signed.shape[1])
         y, x = (row + 0.5) * COARSE, (col + 0.5) * COARSE
         heading = math.atan2(-gy[row, col], -gx[row, col])
-        width = rng.uniform(1.0, 2.0)
+        width = rng.uniform(1.0, 2.0) * scale
         for _ in range(4 * (h + w)):
             r = min(int(y / COARSE), signed.shape[0] - 1)
             c = min(int(x / COARSE), signed.shape[1] - 1)
@@ -101,7 +100,7 @@ def _rivers(land: np.ndarray, signed: np.ndarray, count: int, rng: np.random.Gen
             x, y = x + math.cos(heading), y + math.sin(heading)
             if not (0 <= x < w and 0 <= y < h):
                 break
-            width = min(width + 0.002, 2.5)
+            width = min(width + 0.002 * scale, 2.5 * scale)
             iy, ix, half = int(y), int(x), math.ceil(width)
             land[max(iy - half, 0) : iy + half, max(ix - half, 0) : ix + half] = False
             if signed[r, c] < 0:  # reached the sea
@@ -109,16 +108,21 @@ def _rivers(land: np.ndarray, signed: np.ndarray, count: int, rng: np.random.Gen
 
 
 def _islands(
-    land: np.ndarray, valid: np.ndarray, profile: SceneProfile, rng: np.random.Generator
+    land: np.ndarray,
+    valid: np.ndarray,
+    profile: SceneProfile,
+    rng: np.random.Generator,
+    spacing: float = PIXEL_M,
 ) -> list[dict[str, Any]]:
     """Small rocky islands at sea (in place on ``land``); returned as hard-negative records."""
     h, w = land.shape
-    count = rng.poisson(profile.island_density * h * w * 1e-4)
+    scale = PIXEL_M / spacing
+    count = rng.poisson(profile.island_density * h * w * spacing**2 * 1e-6)
     islands: list[dict[str, Any]] = []
     for _ in range(count * 20):
         if len(islands) >= count:
             break
-        radius = float(np.exp(rng.uniform(math.log(2.5), math.log(18.0))))
+        radius = float(np.exp(rng.uniform(math.log(2.5), math.log(18.0)))) * scale
         margin = int(radius * 2) + 6
         if w <= 2 * margin or h <= 2 * margin:
             continue
@@ -163,11 +167,13 @@ def _parcels(
     return table[(rows * 7919 + cols * 104729) % 8191]
 
 
-def _farmland(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+def _farmland(shape: tuple[int, int], rng: np.random.Generator, scale: float) -> np.ndarray:
     """Field parcels of 150–600 m in two orientations (farms are laid out block by block)."""
-    first, second = _parcels(shape, (15, 45), rng), _parcels(shape, (15, 45), rng)
+    size = (15 * scale, 45 * scale)
+    first, second = _parcels(shape, size, rng), _parcels(shape, size, rng)
     coarse = _coarse_shape(shape)
-    return np.where(_full(gaussian_field(coarse, 300 / COARSE, rng), shape) > 0, first, second)
+    field = gaussian_field(coarse, 300 * scale / COARSE, rng)
+    return np.where(_full(field, shape) > 0, first, second)
 
 
 def _sea(
@@ -176,13 +182,16 @@ def _sea(
     shelter: np.ndarray,
     profile: SceneProfile,
     rng: np.random.Generator,
+    spacing: float = PIXEL_M,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean VV and VH σ0 of the sea."""
     coarse = shelter.shape
-    wind = profile.wind_ms * np.exp(profile.wind_var * gaussian_field(coarse, 400 / COARSE, rng))
+    scale = PIXEL_M / spacing
+    wind_field = gaussian_field(coarse, 400 * scale / COARSE, rng)
+    wind = profile.wind_ms * np.exp(profile.wind_var * wind_field)
     # Low-wind areas: a large-scale field with a finer one on top, so their edges are ragged.
-    calm_noise = gaussian_field(coarse, 250 / COARSE, rng) + 0.4 * gaussian_field(
-        coarse, 60 / COARSE, rng
+    calm_noise = gaussian_field(coarse, 250 * scale / COARSE, rng) + 0.4 * gaussian_field(
+        coarse, 60 * scale / COARSE, rng
     )
     calm = np.zeros(coarse, np.float32)
     if profile.calm_fraction > 0:
@@ -196,16 +205,17 @@ def _sea(
     db = -13.0 - 0.5 * (theta - 30.0) + 16.0 * np.log10(np.maximum(wind_full, 0.5) / 7.0)
     wind_dir = rng.uniform(0, 180)
     if profile.streak_db:
-        streaks = gaussian_field(shape, 50, rng, anisotropy=5.0, angle_deg=wind_dir)
+        streaks = gaussian_field(shape, 50 * scale, rng, anisotropy=5.0, angle_deg=wind_dir)
         db += profile.streak_db * streaks * (1 - calm_full)
     if profile.swell_db:
-        swell = swell_field(shape, rng.uniform(14, 28), wind_dir + rng.uniform(-40, 40), rng)
+        wavelength = rng.uniform(14, 28) * scale
+        swell = swell_field(shape, wavelength, wind_dir + rng.uniform(-40, 40), rng)
         db += profile.swell_db * swell * (1 - 0.6 * calm_full)
     db = np.clip(db, -32.0, -8.0)
     vv = np.power(10.0, db / 10.0, dtype=np.float32)
     if profile.nu is not None:
         nu = profile.nu + (20.0 - profile.nu) * calm_full  # calm sea is the least spiky
-        texture_px = profile.texture_corr_m / PIXEL_M
+        texture_px = profile.texture_corr_m / spacing
         vv *= gamma_texture(gaussian_field(shape, texture_px, rng), nu)
     # VH depends less on incidence than VV, so the gap narrows from 9 to 7 dB across range.
     span = max(float(incidence[-1] - incidence[0]), 1e-6)
@@ -214,12 +224,18 @@ def _sea(
 
 
 def _towns(
-    land: np.ndarray, inland: np.ndarray, profile: SceneProfile, rng: np.random.Generator
+    land: np.ndarray,
+    inland: np.ndarray,
+    profile: SceneProfile,
+    rng: np.random.Generator,
+    spacing: float = PIXEL_M,
 ) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
     """Towns on land near the coast (ports): (box, weight) each, weight 1 in the dense core
     fading to 0 in the suburbs along a ragged edge."""
     h, w = land.shape
-    count = max(int(rng.poisson(profile.town_density * h * w * 1e-4)), profile.min_towns)
+    count = max(
+        int(rng.poisson(profile.town_density * h * w * spacing**2 * 1e-6)), profile.min_towns
+    )
     if count == 0 or not land.any():
         return []
     near_coast = np.flatnonzero(land & (inland < 0.6))
@@ -227,7 +243,7 @@ def _towns(
     towns = []
     for index in rng.choice(candidates, size=count):
         cy, cx = divmod(int(index), w)
-        radius = min(rng.uniform(30, 120), min(h, w) / 5)
+        radius = min(rng.uniform(30, 120) * PIXEL_M / spacing, min(h, w) / 5)
         margin = int(radius * 1.4)
         x0, y0 = max(cx - margin, 0), max(cy - margin, 0)
         x1, y1 = min(cx + margin, w - 1), min(cy + margin, h - 1)
@@ -247,35 +263,37 @@ def _land(
     profile: SceneProfile,
     rng: np.random.Generator,
     features: list[dict[str, Any]],
+    spacing: float = PIXEL_M,
 ) -> tuple[np.ndarray, np.ndarray, Points]:
     """Mean VV and VH σ0 over land, and the urban point returns."""
     coarse = inland_coarse.shape
+    scale = PIXEL_M / spacing
     inland = _full(inland_coarse, shape)
     # Relief: fractal hills growing inland; islands are domes. Brightness follows the slope
     # along range (x): slopes rising away from the radar face it and look brighter.
     hills = (
         profile.relief_m
-        * np.maximum(power_law_field(coarse, 4.5, rng, largest_px=800 / COARSE) + 0.8, 0)
+        * np.maximum(power_law_field(coarse, 4.5, rng, largest_px=800 * scale / COARSE) + 0.8, 0)
         * inland_coarse
     )
-    slope = _full(np.gradient(hills, axis=1) / (PIXEL_M * COARSE), shape)
+    slope = _full(np.gradient(hills, axis=1) / (spacing * COARSE), shape)
     for island in islands:
         x0, y0, x1, y1 = island["box"]
         radius = island["radius_px"]
-        height = radius * PIXEL_M * rng.uniform(0.1, 0.35)
+        height = radius * spacing * rng.uniform(0.1, 0.35)
         xs = np.arange(x0, x1 + 1, dtype=np.float32) + 0.5 - island["x"]
         ys = np.arange(y0, y1 + 1, dtype=np.float32)[:, None] + 0.5 - island["y"]
         inside = xs[None, :] ** 2 + ys**2 < radius**2
         slope[y0 : y1 + 1, x0 : x1 + 1] += np.where(
-            inside, -2 * height * xs[None, :] / (radius**2 * PIXEL_M), 0
+            inside, -2 * height * xs[None, :] / (radius**2 * spacing), 0
         ).astype(np.float32)
     relief_db = np.clip(0.35 * np.degrees(np.arctan(slope)), -6.0, 9.0)
 
     # Land cover: forest (more of it on the hills), else farmland whose parcels are crops
     # (-14 to -8 dB) or, one in five, bare ploughed soil (-17 to -13 dB).
-    forest = _full(gaussian_field(coarse, 150 / COARSE, rng), shape) > 0.6 - 0.9 * inland
-    canopy = gaussian_field(shape, 12.0, rng)
-    parcels = _farmland(shape, rng)
+    forest = _full(gaussian_field(coarse, 150 * scale / COARSE, rng), shape) > 0.6 - 0.9 * inland
+    canopy = gaussian_field(shape, 12.0 * scale, rng)
+    parcels = _farmland(shape, rng, scale)
     bare = parcels < 0.2
     farm_db = np.where(bare, -17.0 + 20.0 * parcels, -14.0 + 7.5 * (parcels - 0.2))
     db = np.where(forest, -7.5 + 0.6 * canopy, farm_db)
@@ -283,16 +301,17 @@ def _land(
     nu = np.where(forest, 8.0, np.where(bare, 15.0, 25.0)).astype(np.float32)
 
     xs_all, ys_all, vv_all = [], [], []
-    for (x0, y0, x1, y1), weight in _towns(land, inland, profile, rng):
+    for (x0, y0, x1, y1), weight in _towns(land, inland, profile, rng, spacing):
         area = (slice(y0, y1 + 1), slice(x0, x1 + 1))
         mask = weight > 0.2
-        blocks = _parcels(mask.shape, (4, 9), rng, origin=(x0, y0))
+        blocks = _parcels(mask.shape, (4 * scale, 9 * scale), rng, origin=(x0, y0))
         db[area] = np.where(mask, -9.0 + 10.0 * weight * (0.3 + 0.7 * blocks), db[area])
         gap[area] = np.where(mask, 7.0, gap[area])
         nu[area] = np.where(mask, 3.0, nu[area])
         # Bright corner reflections (walls on streets), densest in the core and strongest when
         # streets run along azimuth or range (the cardinal effect).
-        ys, xs = np.nonzero(mask & (rng.random(mask.shape) < 0.004 + 0.05 * weight))
+        density = (0.004 + 0.05 * weight) / scale**2  # per 10 m × 10 m, whatever the pixel
+        ys, xs = np.nonzero(mask & (rng.random(mask.shape) < density))
         aligned = abs(math.cos(2 * rng.uniform(0, math.pi))) ** 8
         point_db = rng.uniform(-2.0, 10.0, xs.size) + 6.0 * aligned * rng.random(xs.size)
         xs_all.append(xs + x0)
@@ -310,7 +329,7 @@ def _land(
                 }
             )
     db = db + relief_db
-    texture = gamma_texture(gaussian_field(shape, 2.0, rng), nu)
+    texture = gamma_texture(gaussian_field(shape, 2.0 * scale, rng), nu)
     vv = (np.power(10.0, db / 10.0) * texture).astype(np.float32)
     vh = (vv * np.power(10.0, -gap / 10.0)).astype(np.float32)
     xs = np.concatenate(xs_all) if xs_all else np.zeros(0, np.int64)
@@ -320,32 +339,138 @@ def _land(
     return vv, vh, (xs, ys, point_vv.astype(np.float32), point_vh.astype(np.float32))
 
 
+def _quays(
+    land: np.ndarray, valid: np.ndarray, count: int, rng: np.random.Generator, scale: float
+) -> list[tuple[dict[str, Any], np.ndarray]]:
+    """Build ``count`` harbours out from the coast (in place on ``land``): one to three
+    parallel piers of 150–600 m × 20–60 m pointing seawards. Returns each pier's record (kind
+    "quay": root, heading, length, width for berthing ships) and its pixel mask's window."""
+    h, w = land.shape
+    sea = ~land
+    coast = land & (
+        np.roll(sea, 1, 0) | np.roll(sea, -1, 0) | np.roll(sea, 1, 1) | np.roll(sea, -1, 1)
+    )
+    margin = int(70 * scale)
+    coast[:margin], coast[-margin:], coast[:, :margin], coast[:, -margin:] = (False,) * 4
+    candidates = np.flatnonzero(coast & valid)
+    if not candidates.size:
+        return []
+    # Seawards = down the gradient of the smoothed land mask.
+    smooth = gaussian_blur(land.astype(np.float32), 6.0 * scale)
+    gy, gx = np.gradient(smooth)
+    out: list[tuple[dict[str, Any], np.ndarray]] = []
+    for index in rng.choice(candidates, size=count):
+        ry, rx = divmod(int(index), w)
+        heading = math.degrees(math.atan2(-gx[ry, rx], gy[ry, rx]))  # clockwise from up
+        rad = math.radians(heading)
+        ux, uy = math.sin(rad), -math.cos(rad)
+        nx, ny = -uy, ux
+        length = rng.uniform(15, 60) * scale
+        width = rng.uniform(2, 6) * scale
+        n_piers = int(rng.integers(1, 4))
+        gap = rng.uniform(8, 16) * scale + width
+        for k in range(n_piers):
+            shift = (k - (n_piers - 1) / 2) * gap
+            root_x, root_y = rx + 0.5 + shift * nx - 3 * ux, ry + 0.5 + shift * ny - 3 * uy
+            reach = int(length + width) + 6
+            x0, x1 = max(int(root_x) - reach, 0), min(int(root_x) + reach, w - 1)
+            y0, y1 = max(int(root_y) - reach, 0), min(int(root_y) + reach, h - 1)
+            yy, xx = np.mgrid[y0 : y1 + 1, x0 : x1 + 1].astype(np.float32) + 0.5
+            along = (xx - root_x) * ux + (yy - root_y) * uy
+            across = (xx - root_x) * nx + (yy - root_y) * ny
+            mask = (along >= 0) & (along <= length + 3) & (np.abs(across) <= width / 2)
+            if not mask.any():
+                continue
+            land[y0 : y1 + 1, x0 : x1 + 1] |= mask
+            ys, xs = np.nonzero(mask)
+            box = (x0 + int(xs.min()), y0 + int(ys.min()), x0 + int(xs.max()), y0 + int(ys.max()))
+            wall = mask & (np.abs(across) >= width / 2 - 1.0)
+            record = {
+                "kind": "quay",
+                "x": root_x + ux * (length / 2 + 3),
+                "y": root_y + uy * (length / 2 + 3),
+                "box": box,
+                "heading_deg": heading % 360,
+                "length_px": float(length),
+                "width_px": float(width),
+                "root_x": root_x,
+                "root_y": root_y,
+                "root_t": 4.0,
+            }
+            out.append((record, np.stack([mask, wall])))
+    return out
+
+
+def _quay_returns(
+    vv: np.ndarray,
+    vh: np.ndarray,
+    quays: list[tuple[dict[str, Any], np.ndarray]],
+    points: Points,
+    rng: np.random.Generator,
+) -> Points:
+    """Quays look dark on top (flat concrete, -18 to -12 dB) with bright walls (double bounce
+    with the water) and a few very bright cranes and bollards: in place on the means, and
+    their point returns appended to ``points``."""
+    xs_all, ys_all, vv_all = [points[0]], [points[1]], [points[2]]
+    for record, stack in quays:
+        mask, wall = stack
+        x0, y0 = record["box"][0], record["box"][1]
+        # The stack's window starts where the mask's box was measured from; recover it.
+        ys, xs = np.nonzero(mask)
+        ox, oy = x0 - int(xs.min()), y0 - int(ys.min())
+        window = (slice(oy, oy + mask.shape[0]), slice(ox, ox + mask.shape[1]))
+        top = np.power(10.0, rng.uniform(-18.0, -12.0) / 10.0)
+        vv[window] = np.where(mask, np.float32(top), vv[window])
+        vh[window] = np.where(mask, np.float32(top * 10**-0.8), vh[window])
+        wy, wx = np.nonzero(wall & (rng.random(wall.shape) < 0.35))
+        crane = rng.random(wy.size) < 0.08
+        point_db = np.where(crane, rng.uniform(10.0, 22.0, wy.size), rng.uniform(-2, 10, wy.size))
+        xs_all.append(wx + ox)
+        ys_all.append(wy + oy)
+        vv_all.append(np.power(10.0, point_db / 10.0).astype(np.float32))
+    point_vv = np.concatenate(vv_all).astype(np.float32)
+    added = point_vv[points[3].size :]
+    point_vh = np.concatenate(
+        [points[3], added * np.power(10.0, -rng.uniform(6, 10, added.size) / 10)]
+    ).astype(np.float32)
+    return np.concatenate(xs_all), np.concatenate(ys_all), point_vv, point_vh
+
+
 def make_background(
     shape: tuple[int, int],
     profile: SceneProfile,
     incidence: np.ndarray,
     valid: np.ndarray,
     rng: np.random.Generator,
+    spacing: float = PIXEL_M,
 ) -> Background:
-    """Lay out land and sea for ``profile`` and compute their mean backscatter."""
+    """Lay out land and sea for ``profile`` and compute their mean backscatter; lengths in the
+    profile are metres, turned into pixels of ``spacing`` metres."""
     coarse = _coarse_shape(shape)
+    scale = PIXEL_M / spacing
     if profile.land_fraction > 0:
         signed = _coastline(coarse, profile.land_fraction, rng)
         land = _full(signed, shape) > 0
-        _rivers(land, signed, profile.rivers, rng)
+        _rivers(land, signed, profile.rivers, rng, scale)
     else:
         land = np.zeros(shape, bool)
-    islands = _islands(land, valid, profile, rng)
+    islands = _islands(land, valid, profile, rng, spacing)
+    quays = _quays(land, valid, profile.harbours, rng, scale) if profile.harbours else []
     land_coarse = block_mean(land, COARSE)
-    shelter = gaussian_blur(land_coarse, 15.0)  # land within ~600 m
-    inland = np.clip((gaussian_blur(land_coarse, 8.0) - 0.5) / 0.4, 0, 1)
-    vv, vh = _sea(shape, incidence, shelter, profile, rng)
+    shelter = gaussian_blur(land_coarse, 15.0 * scale)  # land within ~600 m
+    inland = np.clip((gaussian_blur(land_coarse, 8.0 * scale) - 0.5) / 0.4, 0, 1)
+    vv, vh = _sea(shape, incidence, shelter, profile, rng, spacing)
     features: list[dict[str, Any]] = list(islands)
     none = np.zeros(0, np.int64)
     points: Points = (none, none, none.astype(np.float32), none.astype(np.float32))
     if land.any():
-        land_vv, land_vh, points = _land(shape, land, inland, islands, profile, rng, features)
+        land_vv, land_vh, points = _land(
+            shape, land, inland, islands, profile, rng, features, spacing
+        )
         vv, vh = np.where(land, land_vv, vv), np.where(land, land_vh, vh)
+    if quays:
+        points = _quay_returns(vv, vh, quays, points, rng)
+        features += [q for q, _ in quays]
     near = _full(shelter, shape)
     coastal_sea = ~land & (near > 0.02) & (near < 0.3)
     return Background(vv, vh, land, coastal_sea, points, features)

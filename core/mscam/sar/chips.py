@@ -1,13 +1,22 @@
 """Labelled chips from synthetic scenes, to train and evaluate a SAR ship classifier.
 
-Four classes, each a situation a ship detector must tell apart:
+Four classes, each a situation a ship detector must tell apart — ``ship``, ``sea``, ``land``,
+``bright`` (a bright non-ship) — and, inside each class, *families* (:data:`FAMILIES`) that say
+what a chip shows, so training can leave one out and test on it:
 
-* ``ship``: one ship fully inside, at a random (not always central) position;
-* ``sea``: open-sea clutter only (calm to rough, by cycling the scene profiles);
-* ``land``: at least 30 % land (coast, farmland, forest, towns), no ship, no offshore structure;
-* ``bright``: a bright non-ship (platform, turbine, buoy, azimuth ghost, island, urban point).
+* ship: ``ship`` (one whole ship at sea, 15–400 m, any heading, random position),
+  ``ship_coastal`` (a whole ship near land: moored at a quay, at anchor), ``ship_partial``
+  (part of a long hull cut by the chip's edge, as scene tiles cut large ships);
+* sea: ``sea`` (clutter from calm to 15 m/s wind, streaks, swell, slicks, seams);
+* land: ``land`` (≥ 30 % land), ``coast`` (3–30 % land), ``harbour`` (quays, walls, cranes),
+  ``urban`` (bright town returns);
+* bright: ``platform``, ``windfarm`` (turbines on a lattice), ``buoy``, ``rock``, ``island``,
+  ``ghost`` (azimuth ambiguity of a ship or platform), ``land_ghost`` (of a bright coast).
 
-Every chip carries the pixel boxes of the ships inside it, so a CAM's localisation can be scored.
+Every scene is drawn from a wide world (:func:`random_scene_arguments`): wind 2–15 m/s, speckle
+ENL 1–8, calibration offsets of ±2 dB, incidence 20–46°, noise-floor seams, VV or HH, pixel
+spacing as asked. Every chip carries the pixel boxes of the ships inside it (so a CAM's
+localisation can be scored), its family, its ship length, polarisation and pixel spacing.
 Chips never touch a scene's nodata, and non-ship chips keep clear of ships' sidelobes.
 
 >>> chips = build_chips(4, chip_size=64, seed=0)
@@ -18,29 +27,100 @@ Chips never touch a scene's nodata, and non-ship chips keep clear of ships' side
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from mscam.errors import InputError
-from mscam.sar.synth import SyntheticScene, synthesize_scene
+from mscam.sar.profiles import PIXEL_M, PROFILES, SceneProfile
+from mscam.sar.synth import POLARISATIONS, SyntheticScene, synthesize_scene
 from mscam.sar.targets import sidelobe_margin
 
 CHIP_CLASSES: tuple[str, ...] = ("ship", "sea", "land", "bright")
-#: Profiles cycled through, so sea chips range from calm to rough and land chips exist.
+#: Profiles cycled through by the ``classic`` world (the builder before families existed).
 CHIP_PROFILES: tuple[str, ...] = ("coastal", "calm", "dense", "rough", "empty")
-#: Hard negatives that sit at sea: they must not appear in sea or land chips.
-OFFSHORE_KINDS = ("platform", "turbine", "buoy", "ghost")
+#: Hard negatives that sit at sea: they must not appear in sea, land or coast chips.
+OFFSHORE_KINDS = ("platform", "turbine", "buoy", "ghost", "rock")
+#: Chip family → class. Hard negatives map to ``bright`` (at sea) or ``land`` (on land).
+FAMILIES: dict[str, str] = {
+    "ship": "ship",
+    "ship_coastal": "ship",
+    "ship_partial": "ship",
+    "sea": "sea",
+    "land": "land",
+    "coast": "land",
+    "harbour": "land",
+    "urban": "land",
+    "platform": "bright",
+    "windfarm": "bright",
+    "buoy": "bright",
+    "rock": "bright",
+    "island": "bright",
+    "ghost": "bright",
+    "land_ghost": "bright",
+}
+#: Share of its class's chips each family gets (renormalised over the families kept).
+FAMILY_WEIGHTS: dict[str, float] = {
+    "ship": 0.55,
+    "ship_coastal": 0.2,
+    "ship_partial": 0.25,
+    "sea": 1.0,
+    "land": 0.45,
+    "coast": 0.25,
+    "harbour": 0.15,
+    "urban": 0.15,
+    "platform": 0.15,
+    "windfarm": 0.15,
+    "buoy": 0.12,
+    "rock": 0.13,
+    "island": 0.12,
+    "ghost": 0.2,
+    "land_ghost": 0.13,
+}
+#: The kind of scene that serves each family best (the others come along when they can).
+_RECIPE = {
+    "ship": "open",
+    "ship_partial": "open",
+    "sea": "open",
+    "platform": "open",
+    "buoy": "open",
+    "rock": "open",
+    "ghost": "open",
+    "windfarm": "farm",
+    "ship_coastal": "coast",
+    "land": "coast",
+    "coast": "coast",
+    "harbour": "coast",
+    "urban": "coast",
+    "island": "coast",
+    "land_ghost": "coast",
+}
+#: Hard-negative record kind (and ghost source) behind each object family.
+_KINDS = {
+    "platform": ("platform",),
+    "windfarm": ("turbine",),
+    "buoy": ("buoy",),
+    "rock": ("rock",),
+    "island": ("island",),
+    "ghost": ("ghost:target", "ghost:offscene"),
+    "land_ghost": ("ghost:land",),
+    "harbour": ("quay",),
+    "urban": ("urban_point",),
+}
 
 
 @dataclass
 class ChipSet:
-    """Chips ``x`` (N, 2, S, S) float32 σ0 in dB (VV, VH), ``labels`` (N,) indices into
-    ``class_names``, ``boxes[i]`` (k, 4) int inclusive pixel boxes (x0, y0, x1, y1) of the ships
-    in chip i, ``origins`` (N, 3) = scene index, x0, y0 of each chip in its scene, and
-    ``scenes`` = the :func:`synthesize_scene` arguments (size, profile, seed, n_ships) of each
-    scene index, so any chip can be traced back to its scene."""
+    """Chips ``x`` (N, 2, S, S) float32 σ0 in dB (co-pol, cross-pol: VV, VH or HH, HV),
+    ``labels`` (N,) indices into ``class_names``, ``boxes[i]`` (k, 4) int inclusive pixel boxes
+    (x0, y0, x1, y1) of the ships in chip i, ``origins`` (N, 3) = scene index, x0, y0 of each chip
+    in its scene, and ``scenes`` = the :func:`synthesize_scene` keyword arguments of each scene
+    index, so any chip can be traced back to its scene. ``families`` (N,) names what each chip
+    shows (:data:`FAMILIES`), ``lengths_m`` (N,) the length of a ship chip's ship (NaN for other
+    chips), ``polarisation`` (N,) its co-polarisation ("VV" or "HH") and ``pixel_spacing`` (N,)
+    its metres per pixel."""
 
     x: np.ndarray
     labels: np.ndarray
@@ -48,9 +128,42 @@ class ChipSet:
     boxes: list[np.ndarray]
     origins: np.ndarray
     scenes: list[dict[str, Any]]
+    families: np.ndarray = field(default_factory=lambda: np.zeros(0, "<U12"))
+    lengths_m: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    polarisation: np.ndarray = field(default_factory=lambda: np.zeros(0, "<U2"))
+    pixel_spacing: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+
+    def __post_init__(self) -> None:
+        n = len(self)
+        if self.families.shape[0] != n:  # built by older code: fill in what it did not say
+            self.families = np.array([self.class_names[i] for i in self.labels], "<U12")
+        if self.lengths_m.shape[0] != n:
+            self.lengths_m = np.full(n, np.nan, np.float32)
+        if self.polarisation.shape[0] != n:
+            self.polarisation = np.full(n, "VV", "<U2")
+        if self.pixel_spacing.shape[0] != n:
+            self.pixel_spacing = np.full(n, PIXEL_M, np.float32)
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
+
+    def subset(self, index: np.ndarray | Iterable[int]) -> ChipSet:
+        """The chips at ``index`` (e.g. ``chips.subset(chips.families != "rock")``)."""
+        index = np.asarray(index)
+        if index.dtype == bool:
+            index = np.flatnonzero(index)
+        return ChipSet(
+            x=self.x[index],
+            labels=self.labels[index],
+            class_names=self.class_names,
+            boxes=[self.boxes[i] for i in index],
+            origins=self.origins[index],
+            scenes=self.scenes,
+            families=self.families[index],
+            lengths_m=self.lengths_m[index],
+            polarisation=self.polarisation[index],
+            pixel_spacing=self.pixel_spacing[index],
+        )
 
 
 def _integral(mask: np.ndarray) -> np.ndarray:
@@ -78,102 +191,303 @@ def _overlaps(xs: np.ndarray, ys: np.ndarray, size: int, boxes: np.ndarray) -> n
     ).any(axis=1)
 
 
-def _contains(x: int, y: int, size: int, box: tuple[int, int, int, int], pad: int = 0) -> bool:
-    return (
-        box[0] - pad >= x
-        and box[1] - pad >= y
-        and box[2] + pad <= x + size - 1
-        and box[3] + pad <= y + size - 1
-    )
+def _kind(item: dict[str, Any]) -> str:
+    return f"ghost:{item.get('source', 'target')}" if item["kind"] == "ghost" else item["kind"]
+
+
+def _hull_points(ship: dict[str, Any], spacing: float) -> np.ndarray:
+    """(n, 2) pixel positions sampling a ship's hull: its centre line and both sides."""
+    length, beam = ship["length_m"] / spacing, ship["beam_m"] / spacing
+    rad = math.radians(ship["heading_deg"])
+    ux, uy, nx, ny = math.sin(rad), -math.cos(rad), math.cos(rad), math.sin(rad)
+    t = np.linspace(-0.5, 0.5, max(int(2 * length) + 2, 3))[:, None] * length
+    b = np.array([-0.5, 0.0, 0.5])[None, :] * beam
+    xs = ship["x"] + t * ux + b * nx
+    ys = ship["y"] + t * uy + b * ny
+    return np.stack([xs.ravel(), ys.ravel()], axis=1)
 
 
 class _SceneChips:
-    """Where chips of each class may be cut from one scene."""
+    """Where chips of each family may be cut from one scene (all window tests vectorised)."""
 
     def __init__(self, scene: SyntheticScene, size: int, rng: np.random.Generator) -> None:
         self.scene, self.size, self.rng = scene, size, rng
         self.invalid = _integral(~scene.valid_mask)
         self.land = _integral(scene.land_mask)
+        resolution = 20.0 / scene.pixel_spacing
         self.ship_boxes = np.array([s["box"] for s in scene.ships], np.int64).reshape(-1, 4)
         # Ships' exclusion zones reach as far as their sidelobes stand out of the sea.
-        margins = np.array([sidelobe_margin(s["peak_db"]) for s in scene.ships], np.int64)
+        margins = np.array(
+            [sidelobe_margin(s["peak_db"], resolution) for s in scene.ships], np.int64
+        )
         self.ship_zones = self.ship_boxes + margins[:, None] * np.array([-1, -1, 1, 1])
         offshore = [n for n in scene.hard_negatives if n["kind"] in OFFSHORE_KINDS]
         zones = [
-            np.add(n["box"], np.multiply([-1, -1, 1, 1], sidelobe_margin(n["peak_db"])))
+            np.add(n["box"], np.multiply([-1, -1, 1, 1], sidelobe_margin(n["peak_db"], resolution)))
             for n in offshore
         ]
         self.offshore_zones = np.array(zones, np.int64).reshape(-1, 4)
+        self.hulls = [_hull_points(s, scene.pixel_spacing) for s in scene.ships]
+
+    def _valid(self, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+        h, w = self.scene.shape
+        inside = (xs >= 0) & (ys >= 0) & (xs <= w - self.size) & (ys <= h - self.size)
+        xs, ys = np.clip(xs, 0, w - self.size), np.clip(ys, 0, h - self.size)
+        return inside & (_window_sums(self.invalid, xs, ys, self.size) == 0)
 
     def _random_windows(self, count: int) -> tuple[np.ndarray, np.ndarray]:
         h, w = self.scene.shape
         xs = self.rng.integers(0, w - self.size + 1, count)
         ys = self.rng.integers(0, h - self.size + 1, count)
-        keep = _window_sums(self.invalid, xs, ys, self.size) == 0
-        keep &= ~_overlaps(xs, ys, self.size, self.ship_zones)
+        keep = self._valid(xs, ys) & ~_overlaps(xs, ys, self.size, self.ship_zones)
+        keep &= ~_overlaps(xs, ys, self.size, self.offshore_zones)
         return xs[keep], ys[keep]
 
-    def sea(self, count: int) -> list[tuple[int, int]]:
+    def by_land(self, count: int, low: float, high: float) -> list[tuple[int, int]]:
+        """Windows with a land share in [low, high], clear of ships and offshore targets."""
+        if count <= 0:
+            return []
         xs, ys = self._random_windows(count * 20)
-        keep = _window_sums(self.land, xs, ys, self.size) == 0
-        keep &= ~_overlaps(xs, ys, self.size, self.offshore_zones)
+        land = _window_sums(self.land, xs, ys, self.size) / self.size**2
+        keep = (land >= low) & (land <= high)
         return list(zip(xs[keep].tolist(), ys[keep].tolist()))[:count]
 
-    def land_windows(self, count: int) -> list[tuple[int, int]]:
-        xs, ys = self._random_windows(count * 20)
-        keep = _window_sums(self.land, xs, ys, self.size) >= 0.3 * self.size**2
-        keep &= ~_overlaps(xs, ys, self.size, self.offshore_zones)
-        return list(zip(xs[keep].tolist(), ys[keep].tolist()))[:count]
-
-    def around(self, box: tuple[int, int, int, int], pad: int) -> tuple[int, int] | None:
-        """A random window holding ``box`` with ``pad`` pixels to spare, inside valid data."""
-        h, w = self.scene.shape
-        low_x, high_x = max(box[2] + pad - self.size + 1, 0), min(box[0] - pad, w - self.size)
-        low_y, high_y = max(box[3] + pad - self.size + 1, 0), min(box[1] - pad, h - self.size)
-        if low_x > high_x or low_y > high_y:
-            return None
-        for _ in range(10):
-            x = int(self.rng.integers(low_x, high_x + 1))
-            y = int(self.rng.integers(low_y, high_y + 1))
-            if _window_sums(self.invalid, np.array([x]), np.array([y]), self.size)[0] == 0:
-                return x, y
-        return None
-
-    def bright(self, count: int) -> list[tuple[int, int]]:
-        by_kind: dict[str, list[dict[str, Any]]] = {}
-        for item in self.scene.hard_negatives:
-            by_kind.setdefault(item["kind"], []).append(item)
-        found: list[tuple[int, int]] = []
-        for _ in range(count * 3):
-            if len(found) >= count or not by_kind:
-                break
-            kind = sorted(by_kind)[int(self.rng.integers(len(by_kind)))]
-            item = by_kind[kind][int(self.rng.integers(len(by_kind[kind])))]
-            spot = self.around(tuple(int(v) for v in item["box"]), pad=2)
-            if (
-                spot
-                and not _overlaps(
-                    np.array([spot[0]]), np.array([spot[1]]), self.size, self.ship_zones
-                )[0]
-            ):
-                found.append(spot)
-        return found
-
-    def ships_in(self, x: int, y: int) -> np.ndarray:
-        """Ship boxes intersecting the window, clipped to it, in chip coordinates."""
-        b = self.ship_boxes
+    def around(
+        self, box: tuple[int, int, int, int], pad: int, avoid_ships: bool = True
+    ) -> tuple[int, int] | None:
+        """A random window holding ``box`` with ``pad`` pixels to spare (or, for a box larger
+        than a chip, its centre with a quarter chip to spare), inside valid data."""
         s = self.size
+        if box[2] - box[0] + 1 + 2 * pad > s or box[3] - box[1] + 1 + 2 * pad > s:
+            cx, cy = (box[0] + box[2]) // 2, (box[1] + box[3]) // 2
+            box, pad = (cx, cy, cx, cy), s // 4
+        xs = self.rng.integers(box[2] + pad - s + 1, box[0] - pad + 1, 12, endpoint=True)
+        ys = self.rng.integers(box[3] + pad - s + 1, box[1] - pad + 1, 12, endpoint=True)
+        keep = self._valid(xs, ys)
+        if avoid_ships:
+            keep &= ~_overlaps(xs, ys, s, self.ship_zones)
+        hits = np.flatnonzero(keep)
+        return (int(xs[hits[0]]), int(ys[hits[0]])) if hits.size else None
+
+    def partial(self, k: int) -> tuple[int, int] | None:
+        """A window cutting ship ``k``'s hull: 30–85 % of its samples inside, ≥ 6 px of it."""
+        hull, s = self.hulls[k], self.size
+        ship = self.scene.ships[k]
+        length_px = ship["length_m"] / self.scene.pixel_spacing
+        if length_px < 12:
+            return None
+        n = 12
+        t = self.rng.uniform(-0.5, 0.5, n)
+        anchor = hull[(np.clip(t + 0.5, 0, 0.999) * (len(hull) // 3)).astype(int) * 3 + 1]
+        xs = (anchor[:, 0] - self.rng.uniform(0.1, 0.9, n) * s).astype(np.int64)
+        ys = (anchor[:, 1] - self.rng.uniform(0.1, 0.9, n) * s).astype(np.int64)
+        inside = (
+            (hull[None, :, 0] >= xs[:, None])
+            & (hull[None, :, 0] < xs[:, None] + s)
+            & (hull[None, :, 1] >= ys[:, None])
+            & (hull[None, :, 1] < ys[:, None] + s)
+        ).mean(axis=1)
+        keep = self._valid(xs, ys) & (inside >= 0.3) & (inside <= 0.85)
+        keep &= inside * length_px >= 6
+        hits = np.flatnonzero(keep)
+        return (int(xs[hits[0]]), int(ys[hits[0]])) if hits.size else None
+
+    def ships_in(self, x: int, y: int) -> tuple[np.ndarray, list[int]]:
+        """Boxes (chip coordinates) of the ships in the window and their indices: a ship wholly
+        inside keeps its truth box; one cut by the edge gets the box of its hull's part inside."""
+        s = self.size
+        b = self.ship_boxes
         hit = (b[:, 0] <= x + s - 1) & (b[:, 2] >= x) & (b[:, 1] <= y + s - 1) & (b[:, 3] >= y)
-        clipped = np.stack(
-            [
-                np.maximum(b[hit, 0] - x, 0),
-                np.maximum(b[hit, 1] - y, 0),
-                np.minimum(b[hit, 2] - x, s - 1),
-                np.minimum(b[hit, 3] - y, s - 1),
-            ],
-            axis=1,
-        )
-        return clipped.astype(np.int32).reshape(-1, 4)
+        boxes, index = [], []
+        for k in np.flatnonzero(hit):
+            x0, y0, x1, y1 = b[k]
+            if x0 >= x and y0 >= y and x1 <= x + s - 1 and y1 <= y + s - 1:
+                boxes.append((x0 - x, y0 - y, x1 - x, y1 - y))
+            else:
+                hull = self.hulls[k]
+                inside = (
+                    (hull[:, 0] >= x) & (hull[:, 0] < x + s) & (hull[:, 1] >= y)
+                    & (hull[:, 1] < y + s)
+                )  # fmt: skip
+                if not inside.any():
+                    continue
+                px, py = hull[inside, 0] - x, hull[inside, 1] - y
+                boxes.append((int(px.min()), int(py.min()), int(px.max()), int(py.max())))
+            index.append(int(k))
+        return np.array(boxes, np.int32).reshape(-1, 4), index
+
+
+def random_scene_arguments(
+    recipe: str,
+    rng: np.random.Generator,
+    *,
+    size: int = 256,
+    polarisation: str = "random",
+    pixel_spacing: float | tuple[float, float] = PIXEL_M,
+    ship_length_range: tuple[float, float] = (15.0, 400.0),
+    n_ships: int | None = None,
+) -> dict[str, Any]:
+    """:func:`synthesize_scene` keyword arguments for one scene of the wide world.
+
+    ``recipe``: ``"open"`` (open sea with ships, platforms, buoys, rocks, ghosts), ``"coast"``
+    (coast with towns, harbours, moored ships, islands, land ghosts) or ``"farm"`` (a wind
+    farm at sea). The sea state, speckle looks, calibration, incidence, noise floor and seams,
+    polarisation (``"random"``: VV or HH) and pixel spacing (a value or a (lo, hi) range) are
+    drawn from ``rng``.
+    """
+    spacing = (
+        float(rng.uniform(*pixel_spacing))
+        if isinstance(pixel_spacing, tuple)
+        else float(pixel_spacing)
+    )
+    pol = POLARISATIONS[int(rng.integers(2))] if polarisation == "random" else polarisation
+    wind = float(np.exp(rng.uniform(math.log(2.0), math.log(15.0))))
+    sea = {
+        "wind_ms": wind,
+        "wind_var": float(rng.uniform(0.05, 0.3)),
+        "calm_fraction": float(rng.uniform(0.0, 0.35)) if rng.random() < 0.6 else 0.0,
+        # Rougher sea is spikier (lower ν), with scatter: storms, currents, fronts.
+        "nu": float(np.clip(np.exp(rng.normal(math.log(25.0 / wind**0.7), 0.5)), 1.5, 30.0))
+        if rng.random() < 0.9
+        else None,
+        "texture_corr_m": float(rng.uniform(20.0, 100.0)),
+        "swell_db": float(rng.uniform(0.0, 1.5)),
+        "streak_db": float(rng.uniform(0.0, 1.6)),
+        "wake_probability": float(rng.uniform(0.1, 0.8)),
+        "kelvin_probability": float(rng.uniform(0.0, 0.6)),
+        "dim_ship_fraction": float(rng.uniform(0.0, 0.4)),
+        "ghost_probability": float(rng.uniform(0.3, 1.0)),
+        "seam_db": float(rng.uniform(0.3, 1.5)) if rng.random() < 0.5 else 0.0,
+        "nesz_offset_db": float(rng.uniform(-3.0, 4.0)),
+    }
+    if recipe == "open":
+        base = PROFILES["rough" if wind > 8 else "calm"]
+        layout = {
+            "land_fraction": 0.0,
+            "island_density": float(rng.uniform(0.0, 0.1)),
+            "platform_density": float(rng.uniform(0.1, 0.5)),
+            "buoy_density": float(rng.uniform(0.1, 0.6)),
+            "rock_density": float(rng.uniform(0.1, 0.5)),
+            "offscene_ghost_density": float(rng.uniform(0.1, 0.5)),
+            "wind_farm": False,
+            "lane": bool(rng.random() < 0.3),
+        }
+    elif recipe == "coast":
+        base = PROFILES["coastal"]
+        layout = {
+            "land_fraction": float(rng.uniform(0.2, 0.6)),
+            "relief_m": float(rng.uniform(10.0, 150.0)),
+            "town_density": float(rng.uniform(0.1, 0.4)),
+            "min_towns": 1,
+            "rivers": int(rng.integers(0, 3)),
+            "island_density": float(rng.uniform(0.2, 0.8)),
+            "harbours": int(rng.integers(1, 3)),
+            "moored_fraction": float(rng.uniform(0.2, 0.6)),
+            "anchorage": True,
+            "land_ghost_probability": 0.8,
+            "rock_density": float(rng.uniform(0.0, 0.4)),
+            "buoy_density": float(rng.uniform(0.0, 0.4)),
+            "wind_farm": False,
+        }
+    elif recipe == "farm":
+        base = PROFILES["empty"]
+        layout = {
+            "land_fraction": 0.0,
+            "wind_farm": True,
+            "platform_density": float(rng.uniform(0.0, 0.3)),
+            "buoy_density": float(rng.uniform(0.0, 0.3)),
+            "island_density": 0.0,
+        }
+    else:
+        raise InputError(f"unknown scene recipe {recipe!r}; choose open, coast or farm")
+    profile: SceneProfile = replace(base, name=f"wide-{recipe}", **sea, **layout)
+    near = float(rng.uniform(20.0, 42.0))
+    return {
+        "size": size,
+        "profile": profile,
+        "seed": int(rng.integers(2**31)),
+        "n_ships": n_ships,
+        "incidence_deg": (near, near + float(rng.uniform(0.5, 4.0))),
+        "looks": float(np.exp(rng.uniform(0.0, math.log(8.0)))),
+        "polarisation": pol,
+        "pixel_spacing": spacing,
+        "ship_length_m": ship_length_range,
+        "calibration_db": float(rng.uniform(-2.0, 2.0)),
+    }
+
+
+def _quotas(n_per_class: int, weights: Mapping[str, float]) -> dict[str, int]:
+    """Chips per family: each class's ``n_per_class`` split by weight (largest remainders)."""
+    quotas: dict[str, int] = {}
+    for name in CHIP_CLASSES:
+        members = [f for f in FAMILIES if FAMILIES[f] == name and weights.get(f, 0) > 0]
+        total = sum(weights[f] for f in members)
+        if not members:
+            continue
+        exact = {f: n_per_class * weights[f] / total for f in members}
+        share = {f: int(exact[f]) for f in members}
+        for f in sorted(members, key=lambda f: share[f] - exact[f])[
+            : n_per_class - sum(share.values())
+        ]:
+            share[f] += 1
+        quotas.update(share)
+    return quotas
+
+
+_Found = tuple[int, np.ndarray, np.ndarray, int, int, float]
+
+
+def _harvest(
+    scene: SyntheticScene,
+    where: _SceneChips,
+    need: Mapping[str, int],
+    caps: Mapping[str, int],
+    length_range: tuple[float, float],
+) -> dict[str, list[tuple[int, int, float]]]:
+    """Chip positions (x, y, ship length or NaN) per family that this scene can give."""
+    s = where.size
+    spots: dict[str, list[tuple[int, int, float]]] = {f: [] for f in need}
+    lo, hi = length_range
+    wants_ship = any(need.get(f, 0) > 0 for f in ("ship", "ship_coastal", "ship_partial"))
+    for k in where.rng.permutation(len(scene.ships)) if wants_ship else []:
+        ship = scene.ships[k]
+        length = float(ship["length_m"])
+        if not lo <= length <= hi:
+            continue
+        x0, y0, x1, y1 = ship["box"]
+        fits = x1 - x0 + 5 <= s and y1 - y0 + 5 <= s
+        spot = where.around(ship["box"], pad=2, avoid_ships=False) if fits else None
+        if spot is not None:
+            x, y = spot
+            land = _window_sums(where.land, np.array([x]), np.array([y]), s)[0]
+            family = "ship_coastal" if (ship.get("moored") or land > 0) else "ship"
+            if len(spots.get(family, [])) < min(need.get(family, 0), caps.get(family, 0)):
+                spots[family].append((x, y, length))
+        if len(spots.get("ship_partial", [])) < min(
+            need.get("ship_partial", 0), caps.get("ship_partial", 0)
+        ):
+            cut = where.partial(int(k))
+            if cut is not None:
+                spots["ship_partial"].append((*cut, length))
+    for family, (low, high) in (("sea", (0.0, 0.0)), ("land", (0.3, 1.0)), ("coast", (0.03, 0.3))):
+        count = min(need.get(family, 0), caps.get(family, 0))
+        spots[family] = [(x, y, math.nan) for x, y in where.by_land(count, low, high)]
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for item in scene.hard_negatives:
+        by_kind.setdefault(_kind(item), []).append(item)
+    for family, kinds in _KINDS.items():
+        count = min(need.get(family, 0), caps.get(family, 0))
+        items = [item for kind in kinds for item in by_kind.get(kind, [])]
+        if count <= 0 or not items:
+            continue
+        order = where.rng.permutation(len(items))
+        for i in np.concatenate([order, order])[: 3 * count]:  # up to two chips per object
+            if len(spots[family]) >= count:
+                break
+            spot = where.around(tuple(int(v) for v in items[i]["box"]), pad=2)
+            if spot is not None:
+                spots[family].append((*spot, math.nan))
+    return spots
 
 
 def build_chips(
@@ -181,21 +495,136 @@ def build_chips(
     chip_size: int = 64,
     seed: int = 0,
     *,
-    scene_size: int = 512,
+    scene_size: int = 256,
     profiles: tuple[str, ...] = CHIP_PROFILES,
     max_scenes: int = 10_000,
+    polarisation: str = "VV",
+    pixel_spacing: float | tuple[float, float] = PIXEL_M,
+    ship_length_range: tuple[float, float] = (15.0, 400.0),
+    exclude_families: Iterable[str] = (),
+    family_weights: Mapping[str, float] | None = None,
+    world: str = "wide",
 ) -> ChipSet:
     """Cut ``n_per_class`` chips of each class in :data:`CHIP_CLASSES` from synthetic scenes.
 
-    Scenes of ``scene_size`` pixels cycle through ``profiles`` with seeds derived from ``seed``;
-    each scene gives at most ~1/16 of a class's quota (so chips come from many scenes) and each
-    ship one chip. Same arguments, same chips. Chips are grouped by class in class order.
+    ``world="wide"`` (default): scenes of ``scene_size`` pixels drawn by
+    :func:`random_scene_arguments` (open sea, coast, wind farm), each class's chips split over
+    its :data:`FAMILIES` by ``family_weights`` (default :data:`FAMILY_WEIGHTS`), without the
+    families in ``exclude_families`` (their share goes to the rest of their class; a class whose
+    families are all excluded gets no chips). Ships are ``ship_length_range`` metres long
+    (flat-ish), ``polarisation`` is ``"VV"``, ``"HH"`` or ``"random"`` (per scene) and
+    ``pixel_spacing`` a value or a (lo, hi) range of metres (per scene).
+    ``world="classic"``: the former builder (10 m, VV, scenes cycling through ``profiles``).
+    Chips come from many scenes; same arguments, same chips; grouped by class in class order.
     """
     if n_per_class < 1 or chip_size < 16 or scene_size < 2 * chip_size:
         raise InputError("need n_per_class ≥ 1, chip_size ≥ 16 and scene_size ≥ 2 × chip_size")
+    if polarisation not in (*POLARISATIONS, "random"):
+        raise InputError(f"polarisation must be VV, HH or random, got {polarisation!r}")
+    spacings = pixel_spacing if isinstance(pixel_spacing, tuple) else (pixel_spacing,) * 2
+    if not 0.5 <= spacings[0] <= spacings[1] <= 100.0:
+        raise InputError(f"pixel spacing must be 0.5–100 m (lo ≤ hi), got {pixel_spacing}")
+    lo, hi = ship_length_range
+    if not 1.0 <= lo <= hi:
+        raise InputError(f"ship_length_range must be (lo, hi) with 1 ≤ lo ≤ hi, got {(lo, hi)}")
+    excluded = set(exclude_families)
+    unknown = excluded - set(FAMILIES)
+    if unknown:
+        raise InputError(f"unknown chip families {sorted(unknown)}; choose from {list(FAMILIES)}")
+    if world == "classic":
+        return _build_classic(n_per_class, chip_size, seed, scene_size, profiles, max_scenes)
+    if world != "wide":
+        raise InputError(f"world must be wide or classic, got {world!r}")
+    weights = {**FAMILY_WEIGHTS, **(family_weights or {})}
+    weights = {f: (0.0 if f in excluded else float(weights.get(f, 0.0))) for f in FAMILIES}
+    quotas = _quotas(n_per_class, weights)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x57494445]))
+    found: dict[str, list[_Found]] = {f: [] for f in quotas}
+    scenes: list[dict[str, Any]] = []
+    tries: dict[str, int] = {}
+    # Each family's chips come from ≥ ~6 scenes; random windows at most ~ a scene's area each.
+    area_cap = max(2, (scene_size // chip_size) ** 2)
+    caps = {f: max(1, min(math.ceil(q / 6), area_cap)) for f, q in quotas.items()}
+    while True:
+        need = {f: q - len(found[f]) for f, q in quotas.items() if len(found[f]) < q}
+        if not need:
+            break
+        if len(scenes) >= max_scenes:
+            raise InputError(
+                f"could not fill chip families {sorted(need)} from {max_scenes} scenes"
+            )
+        neediest = max(need, key=lambda f: (need[f] / quotas[f], -list(FAMILIES).index(f)))
+        tries[neediest] = tries.get(neediest, 0) + 1
+        if tries[neediest] > 60 + 4 * quotas[neediest]:
+            raise InputError(
+                f"could not fill chip family {neediest!r} at chip size {chip_size}, scene size "
+                f"{scene_size}, pixel spacing {pixel_spacing} (exclude it, or change them)"
+            )
+        recipe = _RECIPE[neediest]
+        ships_wanted = any(f in need for f in ("ship", "ship_coastal", "ship_partial"))
+        area = (scene_size / 256) ** 2
+        n_ships = int(rng.integers(4, 12) * area) + 1 if ships_wanted else 0
+        arguments = random_scene_arguments(
+            recipe,
+            rng,
+            size=scene_size,
+            polarisation=polarisation,
+            pixel_spacing=pixel_spacing,
+            ship_length_range=(lo, hi),
+            n_ships=n_ships,
+        )
+        scene = synthesize_scene(**arguments)
+        index = len(scenes)
+        scenes.append(arguments)
+        where = _SceneChips(scene, chip_size, rng)
+        for family, places in _harvest(scene, where, need, caps, (lo, hi)).items():
+            for x, y, length in places[: quotas[family] - len(found[family])]:
+                chip = np.stack(
+                    [
+                        scene.vv_db[y : y + chip_size, x : x + chip_size],
+                        scene.vh_db[y : y + chip_size, x : x + chip_size],
+                    ]
+                )
+                boxes, _ = where.ships_in(x, y)
+                found[family].append((index, chip, boxes, x, y, length))
+    rows = [
+        (label, family, item)
+        for label, name in enumerate(CHIP_CLASSES)
+        for family in FAMILIES
+        if FAMILIES[family] == name
+        for item in found.get(family, [])
+    ]
+    if not rows:
+        raise InputError("every chip family is excluded")
+    return ChipSet(
+        x=np.stack([item[1] for _, _, item in rows]).astype(np.float32),
+        labels=np.array([label for label, _, _ in rows], np.int64),
+        class_names=CHIP_CLASSES,
+        boxes=[item[2] for _, _, item in rows],
+        origins=np.array([(item[0], item[3], item[4]) for _, _, item in rows], np.int64),
+        scenes=scenes,
+        families=np.array([family for _, family, _ in rows], "<U12"),
+        lengths_m=np.array([item[5] for _, _, item in rows], np.float32),
+        polarisation=np.array([scenes[item[0]]["polarisation"] for _, _, item in rows], "<U2"),
+        pixel_spacing=np.array(
+            [scenes[item[0]]["pixel_spacing"] for _, _, item in rows], np.float32
+        ),
+    )
+
+
+def _build_classic(
+    n_per_class: int,
+    chip_size: int,
+    seed: int,
+    scene_size: int,
+    profiles: tuple[str, ...],
+    max_scenes: int,
+) -> ChipSet:
+    """The former builder: 10 m VV scenes cycling through ``profiles``, one family per class
+    (ship, sea, land, bright)."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x43484950]))
     cap = max(4, math.ceil(n_per_class / 16))
-    found: dict[str, list[tuple[int, np.ndarray, np.ndarray, int, int]]] = {
+    found: dict[str, list[tuple[int, np.ndarray, np.ndarray, int, int, float]]] = {
         name: [] for name in CHIP_CLASSES
     }
     scenes: list[dict[str, Any]] = []
@@ -215,21 +644,34 @@ def build_chips(
         index = len(scenes)
         scenes.append(arguments)
         where = _SceneChips(scene, chip_size, rng)
-        spots: dict[str, list[tuple[int, int]]] = {
-            "ship": [p for p in (where.around(s["box"], pad=2) for s in scene.ships) if p],
-            "sea": where.sea(cap),
-            "land": where.land_windows(cap),
-            "bright": where.bright(cap),
-        }
+        spots: dict[str, list[tuple[int, int, float]]] = {"ship": [], "sea": [], "land": []}
+        for ship in scene.ships:
+            spot = where.around(ship["box"], pad=2, avoid_ships=False)
+            if spot is not None:
+                spots["ship"].append((*spot, float(ship["length_m"])))
+        spots["sea"] = [(x, y, math.nan) for x, y in where.by_land(cap, 0.0, 0.0)]
+        spots["land"] = [(x, y, math.nan) for x, y in where.by_land(cap, 0.3, 1.0)]
+        spots["bright"] = []
+        by_kind: dict[str, list[dict[str, Any]]] = {}
+        for item in scene.hard_negatives:
+            by_kind.setdefault(item["kind"], []).append(item)
+        for _ in range(cap * 3 if by_kind else 0):
+            if len(spots["bright"]) >= cap:
+                break
+            kind = sorted(by_kind)[int(rng.integers(len(by_kind)))]
+            item = by_kind[kind][int(rng.integers(len(by_kind[kind])))]
+            spot = where.around(tuple(int(v) for v in item["box"]), pad=2)
+            if spot is not None:
+                spots["bright"].append((*spot, math.nan))
         for name, places in spots.items():
-            for x, y in places[: n_per_class - len(found[name])]:
+            for x, y, length in places[: n_per_class - len(found[name])]:
                 chip = np.stack(
                     [
                         scene.vv_db[y : y + chip_size, x : x + chip_size],
                         scene.vh_db[y : y + chip_size, x : x + chip_size],
                     ]
                 )
-                found[name].append((index, chip, where.ships_in(x, y), x, y))
+                found[name].append((index, chip, where.ships_in(x, y)[0], x, y, length))
     rows = [(label, item) for label, name in enumerate(CHIP_CLASSES) for item in found[name]]
     return ChipSet(
         x=np.stack([item[1] for _, item in rows]).astype(np.float32),
@@ -238,4 +680,8 @@ def build_chips(
         boxes=[item[2] for _, item in rows],
         origins=np.array([(item[0], item[3], item[4]) for _, item in rows], np.int64),
         scenes=scenes,
+        families=np.array([CHIP_CLASSES[label] for label, _ in rows], "<U12"),
+        lengths_m=np.array([item[5] for _, item in rows], np.float32),
+        polarisation=np.full(len(rows), "VV", "<U2"),
+        pixel_spacing=np.full(len(rows), PIXEL_M, np.float32),
     )

@@ -1,182 +1,128 @@
 """Synthetic Sentinel-1 IW GRD-like scenes with known truth (``shared/spec/sar.md``).
 
-A scene is a pure function of (size, profile, seed): mean backscatter from
-:mod:`mscam.sar.background`, thermal noise, Gamma(L = 4.4) speckle, then point targets from
+A scene is a pure function of its arguments and seed: mean backscatter from
+:mod:`mscam.sar.background`, thermal noise, Gamma(L) speckle, then point targets from
 :mod:`mscam.sar.targets` — ships (the truth) and hard negatives (platforms, wind turbines, buoys,
-azimuth ghosts; islands and urban points come with the background).
+rocks, azimuth ghosts; islands and urban points come with the background).
 
-Geometry: 10 m pixels, near range at x = 0 (the radar looks towards +x), azimuth along y. For
-visible range effects a scene spans the whole IW incidence range (30°–45°) across its width,
-whatever its size, together with the three sub-swaths' noise pattern.
+Geometry: near range at x = 0 (the radar looks towards +x), azimuth along y, 10 m pixels unless
+``pixel_spacing`` says otherwise (lengths are metres and become pixels through it). For visible
+range effects a scene spans the whole IW incidence range (30°–45°) across its width, whatever its
+size, together with the three sub-swaths' noise pattern. The co-polarised band is VV or HH
+(``polarisation``); the second band is the cross-polarised one (VH or HV).
 
 >>> scene = synthesize_scene(256, "coastal", seed=1)
->>> scene.vv_db.shape, scene.vv_db.dtype.name
-((256, 256), 'float32')
+>>> scene.vv_db.shape, scene.vv_db.dtype.name, scene.band_names
+((256, 256), 'float32', ('VV', 'VH'))
 """
 
 from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from mscam.errors import InputError
-from mscam.sar.background import PIXEL_M, Background, make_background
+from mscam.sar.background import Background, make_background
 from mscam.sar.fields import speckle
+from mscam.sar.profiles import PIXEL_M, PROFILES, SceneProfile, resolve_profile, scene_profile
 from mscam.sar.targets import (
     TargetPatch,
     darken_wake,
     ghost_of,
+    kelvin_arms,
     render_ship,
     render_structure,
     splat_points,
 )
 from mscam.sar.units import linear_to_db
 
+__all__ = [
+    "LOOKS",
+    "PIXEL_M",
+    "POLARISATIONS",
+    "PROFILES",
+    "SceneProfile",
+    "SyntheticScene",
+    "noise_floor_db",
+    "polarisation_ratio_db",
+    "scene_profile",
+    "synthesize_scene",
+]
+
 LOOKS = 4.4  #: equivalent number of looks of Sentinel-1 IW GRDH
 DEFAULT_EPSG = 32633
 DEFAULT_ORIGIN = (450_000.0, 6_150_000.0)  #: UTM 33N, the southern Baltic
 #: IW sub-swath incidence limits (IW1, IW2, IW3) in degrees.
 SUBSWATHS = ((29.1, 36.3), (36.3, 41.6), (41.6, 46.0))
+#: Co-polarisations a scene can have; the cross-polarised band goes with it (VV+VH, HH+HV).
+POLARISATIONS = ("VV", "HH")
+CROSS_POL = {"VV": "VH", "HH": "HV"}
+#: Resolution (range, azimuth) in metres: Sentinel-1 IW GRDH.
+RESOLUTION_M = (20.0, 22.0)
+#: Azimuth ambiguities sit this far from their source (metres): λ·R·PRF / (2·V) for IW.
+GHOST_OFFSET_M = (4200.0, 6200.0)
 
 
-@dataclass(frozen=True)
-class SceneProfile:
-    """What a kind of scene contains. Densities are per km² (1 km² = 100 × 100 px)."""
+def polarisation_ratio_db(incidence_deg: np.ndarray | float) -> np.ndarray:
+    """VV/HH ratio of sea clutter in dB: 0 at nadir, ~1 dB at 20°, ~2 at 30°, ~3.5 at 45°.
 
-    name: str
-    wind_ms: float  #: mean wind speed at 10 m
-    wind_var: float = 0.2  #: log-normal spread of the wind over a few km
-    calm_fraction: float = 0.0  #: share of the sea in calm (low-wind) patches
-    nu: float | None = 10.0  #: K-distribution shape of sea texture (None: no texture)
-    texture_corr_m: float = 30.0  #: correlation length of the sea texture (30–100 m)
-    swell_db: float = 0.5  #: amplitude of the swell pattern
-    streak_db: float = 0.5  #: amplitude of wind streaks
-    land_fraction: float = 0.0
-    relief_m: float = 0.0  #: typical hill height inland
-    town_density: float = 0.0
-    min_towns: int = 0  #: a coast usually has a port town
-    rivers: int = 0  #: rivers running from inland to the sea
-    island_density: float = 0.0
-    ship_density: float = 0.0
-    min_ships: int = 0
-    anchorage: bool = False  #: part of the ships wait at anchor near the coast
-    lane: bool = False  #: part of the ships follow a shipping lane
-    wake_probability: float = 0.3
-    platform_density: float = 0.0
-    buoy_density: float = 0.0
-    wind_farm: bool = False
-    ghost_probability: float = 0.6  #: chance that a bright target (≥ +15 dB) casts a ghost
-
-
-PROFILES: dict[str, SceneProfile] = {
-    p.name: p
-    for p in (
-        SceneProfile(
-            "calm",
-            wind_ms=3.5,
-            wind_var=0.25,
-            calm_fraction=0.3,
-            nu=15.0,
-            swell_db=0.3,
-            streak_db=0.3,
-            island_density=0.005,
-            ship_density=0.025,
-            min_ships=1,
-            wake_probability=0.6,
-            platform_density=0.002,
-            buoy_density=0.01,
-        ),
-        SceneProfile(
-            "rough",
-            wind_ms=11.0,
-            wind_var=0.15,
-            nu=3.0,
-            texture_corr_m=60.0,
-            swell_db=1.2,
-            streak_db=1.0,
-            island_density=0.003,
-            ship_density=0.025,
-            min_ships=1,
-            wake_probability=0.15,
-            platform_density=0.002,
-            buoy_density=0.005,
-        ),
-        SceneProfile(
-            "coastal",
-            wind_ms=6.0,
-            calm_fraction=0.1,
-            land_fraction=0.45,
-            relief_m=80.0,
-            town_density=0.015,
-            min_towns=1,
-            rivers=2,
-            island_density=0.03,
-            ship_density=0.04,
-            min_ships=2,
-            anchorage=True,
-            buoy_density=0.02,
-            wind_farm=True,
-        ),
-        SceneProfile(
-            "empty",
-            wind_ms=6.0,
-            calm_fraction=0.1,
-            land_fraction=0.12,
-            relief_m=60.0,
-            town_density=0.005,
-            rivers=1,
-            island_density=0.005,
-            platform_density=0.005,
-            buoy_density=0.015,
-            wind_farm=True,
-        ),
-        SceneProfile(
-            "dense",
-            wind_ms=7.0,
-            nu=8.0,
-            land_fraction=0.2,
-            relief_m=50.0,
-            town_density=0.008,
-            rivers=1,
-            island_density=0.01,
-            ship_density=0.15,
-            min_ships=3,
-            anchorage=True,
-            lane=True,
-            buoy_density=0.02,
-            platform_density=0.002,
-        ),
-    )
-}
+    The Bragg-like model of Thompson et al. (1998) with α = 1,
+    PR = ((1 + 2 tan²θ) / (1 + tan²θ))²: HH sea is darker than VV, the more so at high incidence.
+    """
+    t2 = np.tan(np.radians(np.asarray(incidence_deg, dtype=np.float32))) ** 2
+    return (20.0 * np.log10((1 + 2 * t2) / (1 + t2))).astype(np.float32)
 
 
 @dataclass
 class SyntheticScene:
-    """A synthetic dual-pol scene: σ0 in dB (NaN outside the valid swath) and its truth."""
+    """A synthetic dual-pol scene: σ0 in dB (NaN outside the valid swath) and its truth.
+
+    ``vv_db`` holds the co-polarised band and ``vh_db`` the cross-polarised one whatever the
+    polarisation (HH and HV when ``polarisation`` is "HH"); :attr:`co_db`, :attr:`cross_db` and
+    :attr:`band_names` say it without the historical names.
+    """
 
     vv_db: np.ndarray
     vh_db: np.ndarray
     #: One dict per ship: id, class "ship", box (x0, y0, x1, y1 inclusive pixels), x, y (centre),
-    #: length_m, beam_m, heading_deg (clockwise from north/up), peak_db (VV), wake.
+    #: length_m, beam_m, heading_deg (clockwise from north/up), peak_db (co-pol), wake, and
+    #: moored (alongside a quay), dim (a small boat barely above the clutter), kelvin.
     ships: list[dict[str, Any]]
-    #: Bright non-ships: kind (platform, turbine, buoy, ghost, island, urban_point), x, y
-    #: (centre), box (inclusive pixels, clipped to the scene) and, for point targets, peak_db.
+    #: Bright non-ships: kind (platform, turbine, buoy, rock, ghost, island, urban_point, quay),
+    #: x, y (centre), box (inclusive pixels, clipped to the scene) and, for point targets,
+    #: peak_db; a ghost also says its source ("target", "offscene" or "land").
     hard_negatives: list[dict[str, Any]]
     land_mask: np.ndarray
     valid_mask: np.ndarray
     incidence_deg: np.ndarray  #: per column
     profile: str
     seed: int
-    geotransform: tuple[float, ...]  #: (x0, 10, 0, y0, 0, -10): north-up UTM
+    geotransform: tuple[float, ...]  #: (x0, spacing, 0, y0, 0, -spacing): north-up UTM
     epsg: int
+    polarisation: str = "VV"  #: co-polarisation: "VV" (bands VV, VH) or "HH" (bands HH, HV)
+    pixel_spacing: float = PIXEL_M  #: metres per pixel
+    calibration_db: float = 0.0  #: offset added to the whole scene (a calibration error)
+    looks: float = LOOKS  #: speckle ENL
 
     @property
     def shape(self) -> tuple[int, int]:
         return self.vv_db.shape  # type: ignore[return-value]
+
+    @property
+    def co_db(self) -> np.ndarray:
+        return self.vv_db
+
+    @property
+    def cross_db(self) -> np.ndarray:
+        return self.vh_db
+
+    @property
+    def band_names(self) -> tuple[str, str]:
+        return self.polarisation, CROSS_POL[self.polarisation]
 
 
 def noise_floor_db(incidence: np.ndarray) -> np.ndarray:
@@ -188,6 +134,34 @@ def noise_floor_db(incidence: np.ndarray) -> np.ndarray:
         half = (far - near) / 2
         nesz[inside] = -25.5 + 2.5 * ((incidence[inside] - near - half) / half) ** 2
     return nesz
+
+
+def _noise_floor(
+    shape: tuple[int, int],
+    incidence: np.ndarray,
+    profile: SceneProfile,
+    spacing: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Linear NESZ and a gain map for the seams: (1, W) each, or (H, W) when the profile asks
+    for seams (``seam_db``): every sub-swath and every burst gets its own noise and level
+    offset, so noise-floor stripes run along range and azimuth, and the noise scallops along
+    azimuth inside each burst (TOPS)."""
+    nesz_db = noise_floor_db(incidence)[None, :] + np.float32(profile.nesz_offset_db)
+    gain_db = np.zeros((1, shape[1]), np.float32)
+    if profile.seam_db > 0:
+        h = shape[0]
+        swath = np.searchsorted([near for near, _ in SUBSWATHS[1:]], incidence)[None, :]
+        burst_px = rng.uniform(1200.0, 2000.0) * PIXEL_M / spacing / rng.uniform(2.0, 8.0)
+        rows = (np.arange(h, dtype=np.float32) + rng.uniform(0, burst_px))[:, None]
+        burst = (rows // burst_px).astype(np.int64)
+        table = rng.normal(0.0, profile.seam_db, (3, int(burst.max()) + 2)).astype(np.float32)
+        gains = rng.normal(0.0, 0.3 * profile.seam_db, (3, int(burst.max()) + 2))
+        phase = (rows % burst_px) / burst_px
+        scallop = profile.seam_db * 0.5 * np.cos(2 * math.pi * (phase - 0.5))
+        nesz_db = nesz_db + table[swath, burst] + scallop.astype(np.float32)
+        gain_db = gains.astype(np.float32)[swath, burst]
+    return np.power(10.0, nesz_db / 10.0), np.power(10.0, gain_db / 10.0)
 
 
 def _valid_mask(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
@@ -224,6 +198,10 @@ class _Placer:
             return False
         if not self.free_sea[int(y0) : int(y1) + 1, int(x0) : int(x1) + 1].all():
             return False
+        return self.clear(x0, y0, x1, y1, gap)
+
+    def clear(self, x0: float, y0: float, x1: float, y1: float, gap: float = 3.0) -> bool:
+        """Whether the box keeps ``gap`` pixels from every target placed so far."""
         return all(
             x1 + gap < a or a2 + gap < x0 or y1 + gap < b or b2 + gap < y0
             for a, b, a2, b2 in self.taken
@@ -248,9 +226,82 @@ class _Placer:
         return None
 
 
-def _ship_length(rng: np.random.Generator) -> float:
-    """Ship length in metres, 10–400, mostly small (fishing, leisure), few large carriers."""
-    return float(10 ** (1.0 + 1.6 * rng.random() ** 1.6))
+def _ship_length(rng: np.random.Generator, length_range: tuple[float, float] | None) -> float:
+    """Ship length in metres. Default: 10–400, mostly small (fishing, leisure), few large
+    carriers. With ``length_range`` (lo, hi): flat-ish over the range (half uniform in metres,
+    half uniform in log-length), so large ships are as well represented as small ones."""
+    if length_range is None:
+        return float(10 ** (1.0 + 1.6 * rng.random() ** 1.6))
+    lo, hi = length_range
+    if rng.random() < 0.5:
+        return float(rng.uniform(lo, hi))
+    return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+
+
+def _hull_box(
+    cx: float, cy: float, length_px: float, beam_px: float, heading: float
+) -> tuple[int, int, int, int]:
+    """Inclusive pixel box of a hull (a length × beam rectangle at ``heading`` degrees)."""
+    rad = math.radians(heading)
+    ux, uy = math.sin(rad), -math.cos(rad)
+    corners = [
+        (
+            cx + a * ux * length_px / 2 + b * uy * beam_px / 2,
+            cy + a * uy * length_px / 2 - b * ux * beam_px / 2,
+        )
+        for a in (-1, 1)
+        for b in (-1, 1)
+    ]
+    xs, ys = [c[0] for c in corners], [c[1] for c in corners]
+    return (
+        math.floor(min(xs)),
+        math.floor(min(ys)),
+        max(math.ceil(max(xs)) - 1, math.floor(min(xs))),
+        max(math.ceil(max(ys)) - 1, math.floor(min(ys))),
+    )
+
+
+def _moor(
+    background: Background,
+    placer: _Placer,
+    length_px: float,
+    beam_px: float,
+    rng: np.random.Generator,
+) -> tuple[float, float, float] | None:
+    """A berth alongside a quay: centre and heading of a ship lying parallel to the quay wall,
+    a pixel off it, fully on water and clear of the other targets; None if there is none."""
+    quays = [f for f in background.features if f["kind"] == "quay"]
+    h, w = background.land.shape
+    for _ in range(12 if quays else 0):
+        quay = quays[int(rng.integers(len(quays)))]
+        heading = quay["heading_deg"] + 180.0 * int(rng.integers(2))
+        rad = math.radians(quay["heading_deg"])
+        ux, uy = math.sin(rad), -math.cos(rad)  # along the quay, seawards
+        nx, ny = -uy, ux  # across it
+        side = 1 if rng.random() < 0.5 else -1
+        room = quay["length_px"] - length_px
+        if room < 0:
+            continue
+        t = quay["root_t"] + rng.uniform(0, room) + length_px / 2
+        off = side * (quay["width_px"] / 2 + beam_px / 2 + 1.0)
+        cx, cy = quay["root_x"] + t * ux + off * nx, quay["root_y"] + t * uy + off * ny
+        box = _hull_box(cx, cy, length_px, beam_px, heading)
+        x0, y0, x1, y1 = box
+        if x0 < 1 or y0 < 1 or x1 >= w - 1 or y1 >= h - 1:
+            continue
+        # The hull (sampled along its centre line and sides) must be on free water.
+        samples = np.linspace(-0.5, 0.5, max(int(length_px) + 2, 3))
+        ok = True
+        for b in (-0.5, 0.0, 0.5):
+            xs = cx + samples * length_px * ux + b * beam_px * nx
+            ys = cy + samples * length_px * uy + b * beam_px * ny
+            if not placer.free_sea[ys.astype(int), xs.astype(int)].all():
+                ok = False
+                break
+        if ok and placer.clear(x0, y0, x1, y1, gap=1.0):
+            placer.taken.append((x0, y0, x1, y1))
+            return cx, cy, heading
+    return None
 
 
 def _ships(
@@ -259,10 +310,19 @@ def _ships(
     profile: SceneProfile,
     count: int,
     rng: np.random.Generator,
+    *,
+    spacing: float = PIXEL_M,
+    length_range: tuple[float, float] | None = None,
+    extra: np.random.Generator | None = None,
+    co_gain_db: tuple[float, float] = (0.0, 0.0),
 ) -> list[tuple[dict[str, Any], TargetPatch, TargetPatch]]:
-    """Place and render ``count`` ships (fewer if the sea is full): at anchor near the coast,
-    along a shipping lane, or anywhere at sea; moving ones may leave a dark wake."""
+    """Place and render ``count`` ships (fewer if the sea is full): moored at a quay, at anchor
+    near the coast, along a shipping lane, or anywhere at sea; moving ones may leave a dark
+    wake (with bright Kelvin arms). ``extra`` draws what the widened world adds, so scenes of
+    the default profiles stay as they were; ``co_gain_db`` brightens the co-polarised return
+    (HH ships are slightly brighter than VV)."""
     h, w = background.land.shape
+    resolution = (20.0 / spacing, 22.0 / spacing)
     lane_angle = rng.uniform(0, 180)
     lane_point = (rng.uniform(0.2, 0.8) * w, rng.uniform(0.2, 0.8) * h)
     anchorages = np.flatnonzero(background.coastal_sea & placer.free_sea)
@@ -273,80 +333,109 @@ def _ships(
     )
     ships = []
     for _ in range(count):
-        length_m = _ship_length(rng)
-        length_px = length_m / PIXEL_M
+        length_m = _ship_length(rng, length_range)
+        length_px = length_m / spacing
         beam_px = max(length_px / rng.uniform(6.0, 8.0), 0.3)
         heading = rng.uniform(0, 360)
         mode = rng.random()
-        near, moving = None, True
-        if anchor_points and mode < 0.35:
-            ax, ay = anchor_points[int(rng.integers(len(anchor_points)))]
-            near, moving = (ax, ay, 12.0 + 3 * length_px), False
-        elif profile.lane and mode < 0.7:
-            # Along the lane: a point on the lane line, heading with or against it.
-            t = rng.uniform(-1.0, 1.0) * max(h, w)
-            rad = math.radians(lane_angle)
-            near = (lane_point[0] + t * math.sin(rad), lane_point[1] - t * math.cos(rad), 25.0)
-            heading = (lane_angle + 180 * rng.integers(2) + rng.normal(0, 6)) % 360
-        spot = placer.find(length_px / 2 + 1, near) or placer.find(length_px / 2 + 1)
+        near, moving, moored, spot = None, True, False, None
+        if (
+            extra is not None
+            and profile.moored_fraction
+            and extra.random() < profile.moored_fraction
+        ):
+            berth = _moor(background, placer, length_px, beam_px, extra)
+            if berth is not None:
+                spot, heading, moving, moored = berth[:2], berth[2], False, True
+        if spot is None:
+            if anchor_points and mode < 0.35:
+                ax, ay = anchor_points[int(rng.integers(len(anchor_points)))]
+                near, moving = (ax, ay, 12.0 + 3 * length_px), False
+            elif profile.lane and mode < 0.7:
+                # Along the lane: a point on the lane line, heading with or against it.
+                t = rng.uniform(-1.0, 1.0) * max(h, w)
+                rad = math.radians(lane_angle)
+                near = (lane_point[0] + t * math.sin(rad), lane_point[1] - t * math.cos(rad), 25.0)
+                heading = (lane_angle + 180 * rng.integers(2) + rng.normal(0, 6)) % 360
+            spot = placer.find(length_px / 2 + 1, near) or placer.find(length_px / 2 + 1)
         if spot is None:
             continue
         cx, cy = spot
         peak = float(np.clip(5 + 25 * math.log10(length_m / 10) / 1.6 + rng.normal(0, 3), 5, 30))
-        vv = render_ship(cx, cy, length_px, beam_px, heading, peak, rng)
-        vh = render_ship(cx, cy, length_px, beam_px, heading, peak - rng.uniform(5, 10), rng)
+        dim = False
+        if extra is not None:
+            # Wooden or GRP boats barely stand out; big steel hulls can be very bright.
+            if length_m < 60 and extra.random() < profile.dim_ship_fraction:
+                iy, ix = min(int(cy), h - 1), min(int(cx), w - 1)
+                local = float(linear_to_db(background.vv[iy, ix]))
+                peak, dim = local + float(extra.uniform(7.0, 15.0)), True
+            elif length_m >= 150 and length_range is not None:
+                peak = min(peak + float(extra.uniform(0.0, 5.0)), 35.0)
+            peak += float(extra.uniform(*co_gain_db))
+        vv = render_ship(cx, cy, length_px, beam_px, heading, peak, rng, resolution)
+        vh_peak = peak - rng.uniform(5, 10)
+        vh = render_ship(cx, cy, length_px, beam_px, heading, vh_peak, rng, resolution)
         wake = moving and length_m > 30 and rng.random() < profile.wake_probability
+        kelvin = False
         if wake:
             length, depth = length_px * rng.uniform(3, 8), rng.uniform(0.5, 0.8)
             for image in (background.vv, background.vh):
                 darken_wake(
                     image, ~background.land, cx, cy, heading, length, max(beam_px, 1.0), depth
                 )
-        # Hull corners → inclusive pixel box.
-        rad = math.radians(heading)
-        ux, uy = math.sin(rad), -math.cos(rad)
-        corners = [
-            (
-                cx + a * ux * length_px / 2 + b * uy * beam_px / 2,
-                cy + a * uy * length_px / 2 - b * ux * beam_px / 2,
-            )
-            for a in (-1, 1)
-            for b in (-1, 1)
-        ]
-        xs, ys = [c[0] for c in corners], [c[1] for c in corners]
-        box = (
-            math.floor(min(xs)),
-            math.floor(min(ys)),
-            max(math.ceil(max(xs)) - 1, math.floor(min(xs))),
-            max(math.ceil(max(ys)) - 1, math.floor(min(ys))),
-        )
+            if extra is not None and extra.random() < profile.kelvin_probability:
+                kelvin, gain = True, float(extra.uniform(0.5, 3.0))
+                for image, g in ((background.vv, gain), (background.vh, 0.5 * gain)):
+                    kelvin_arms(image, ~background.land, cx, cy, heading, length, g)
         record = {
             "id": len(ships),
             "class": "ship",
-            "box": box,
+            "box": _hull_box(cx, cy, length_px, beam_px, heading),
             "x": cx,
             "y": cy,
             "length_m": length_m,
-            "beam_m": beam_px * PIXEL_M,
+            "beam_m": beam_px * spacing,
             "heading_deg": heading,
             "peak_db": peak,
             "wake": bool(wake),
+            "moored": moored,
+            "dim": dim,
+            "kelvin": kelvin,
         }
         ships.append((record, vv, vh))
     return ships
 
 
 def _structures(
-    placer: _Placer, profile: SceneProfile, shape: tuple[int, int], rng: np.random.Generator
+    placer: _Placer,
+    profile: SceneProfile,
+    shape: tuple[int, int],
+    rng: np.random.Generator,
+    *,
+    spacing: float = PIXEL_M,
+    extra: np.random.Generator | None = None,
 ) -> list[tuple[dict[str, Any], TargetPatch, TargetPatch]]:
-    """Platforms, wind-farm turbines on a grid and buoys: bright, static, not ships."""
+    """Platforms, wind-farm turbines on a grid, buoys and rocks: bright, static, not ships."""
     h, w = shape
-    area_km2 = h * w * 1e-4
+    scale = PIXEL_M / spacing
+    resolution = (20.0 / spacing, 22.0 / spacing)
+    area_km2 = h * w * spacing**2 * 1e-6
     out: list[tuple[dict[str, Any], TargetPatch, TargetPatch]] = []
 
-    def add(kind: str, cx: float, cy: float, size: float, points: int, peak: float) -> None:
-        vv = render_structure(cx, cy, size, points, peak, rng)
-        vh = render_structure(cx, cy, size, points, peak - rng.uniform(6, 11), rng)
+    def add(
+        kind: str,
+        cx: float,
+        cy: float,
+        size: float,
+        points: int,
+        peak: float,
+        gen: np.random.Generator = rng,
+        dominant: float = 3.0,
+        cross_gap: tuple[float, float] = (6, 11),
+    ) -> None:
+        vv = render_structure(cx, cy, size, points, peak, gen, resolution, dominant)
+        vh_peak = peak - gen.uniform(*cross_gap)
+        vh = render_structure(cx, cy, size, points, vh_peak, gen, resolution, dominant)
         half = size / 2 + 0.5
         box = (
             math.floor(cx - half),
@@ -356,21 +445,23 @@ def _structures(
         )
         out.append(({"kind": kind, "x": cx, "y": cy, "box": box, "peak_db": peak}, vv, vh))
 
-    if profile.wind_farm and min(h, w) >= 200:
-        spacing = rng.uniform(55, 80)
-        n_rows = int(np.clip(min(h, w) * 0.35 / spacing, 2, 6)) + 1
-        n_cols = int(np.clip(min(h, w) * 0.35 / spacing, 2, 7)) + 1
+    if profile.wind_farm and min(h, w) >= 200 * scale:
+        grid = rng.uniform(55, 80) * scale
+        n_rows = int(np.clip(min(h, w) * 0.35 / grid, 2, 6)) + 1
+        n_cols = int(np.clip(min(h, w) * 0.35 / grid, 2, 7)) + 1
         angle = math.radians(rng.uniform(-20, 20))
-        ox, oy = rng.uniform(0, w - spacing * n_cols), rng.uniform(0, h - spacing * n_rows)
+        # A lattice wider than the scene is cut by its edge (its turbines outside are dropped).
+        ox = rng.uniform(0, max(w - grid * n_cols, 1.0))
+        oy = rng.uniform(0, max(h - grid * n_rows, 1.0))
         for r in range(n_rows):
             for c in range(n_cols):
-                cx = ox + spacing * (c * math.cos(angle) - r * math.sin(angle))
-                cy = oy + spacing * (c * math.sin(angle) + r * math.cos(angle))
-                if placer.fits(cx, cy, 6.0):
-                    placer.take(cx, cy, 2.0)
-                    add("turbine", cx, cy, 1.5, 3, rng.uniform(10, 22))
+                cx = ox + grid * (c * math.cos(angle) - r * math.sin(angle))
+                cy = oy + grid * (c * math.sin(angle) + r * math.cos(angle))
+                if placer.fits(cx, cy, 6.0 * scale):
+                    placer.take(cx, cy, 2.0 * scale)
+                    add("turbine", cx, cy, 1.5 * scale, 3, rng.uniform(10, 22))
     for _ in range(rng.poisson(profile.platform_density * area_km2)):
-        size = rng.uniform(2, 6)
+        size = rng.uniform(2, 6) * scale
         spot = placer.find(size / 2 + 4)
         if spot:
             add("platform", *spot, size, int(rng.integers(6, 20)), rng.uniform(20, 32))
@@ -378,7 +469,138 @@ def _structures(
         spot = placer.find(2.0)
         if spot:
             add("buoy", *spot, 0.5, 1, rng.uniform(-3, 8))
+    if extra is not None and profile.rock_density:
+        # Wave-washed rocks: a few weak, incoherent facets; as bright in HV as a small boat.
+        for _ in range(extra.poisson(profile.rock_density * area_km2)):
+            size = extra.uniform(0.5, 3.0) * scale
+            spot = placer.find(size / 2 + 2)
+            if spot:
+                n = int(extra.integers(2, 9))
+                add("rock", *spot, size, n, extra.uniform(-6, 12), extra, 1.2, (4, 9))
     return out
+
+
+def _ghost_records(
+    record: dict[str, Any], offset: int, smear: int, weaker: float
+) -> dict[str, Any]:
+    x0, y0, x1, y1 = record["box"]
+    return {
+        "kind": "ghost",
+        "source": record.get("source", "target"),
+        "x": record["x"],
+        "y": record["y"] + offset,
+        "box": (x0, y0 + offset - smear, x1, y1 + offset + smear),
+        "peak_db": record["peak_db"] - weaker,
+    }
+
+
+def _offscene_ghosts(
+    placer: _Placer,
+    profile: SceneProfile,
+    shape: tuple[int, int],
+    spacing: float,
+    rng: np.random.Generator,
+) -> list[tuple[dict[str, Any], TargetPatch, TargetPatch]]:
+    """Azimuth ghosts of bright ships and platforms outside the scene: fainter, smeared copies
+    of a target, with nothing bright a few kilometres up or down the azimuth line."""
+    h, w = shape
+    scale = PIXEL_M / spacing
+    resolution = (20.0 / spacing, 22.0 / spacing)
+    out = []
+    for _ in range(rng.poisson(profile.offscene_ghost_density * h * w * spacing**2 * 1e-6)):
+        source_peak, weaker = rng.uniform(20, 34), rng.uniform(18, 24)
+        smear = int(rng.integers(3, 8) * scale)
+        if rng.random() < 0.5:  # a ship's ghost
+            length = rng.uniform(60, 300) / spacing
+            spot = placer.find(length / 2 + smear + 1)
+            if spot is None:
+                continue
+            heading = rng.uniform(0, 360)
+            pair = [
+                render_ship(*spot, length, length / 7, heading, p, rng, resolution)
+                for p in (source_peak, source_peak - rng.uniform(5, 10))
+            ]
+        else:
+            size = rng.uniform(2, 6) * scale
+            spot = placer.find(size / 2 + smear + 1)
+            if spot is None:
+                continue
+            n = int(rng.integers(6, 20))
+            pair = [
+                render_structure(*spot, size, n, p, rng, resolution)
+                for p in (source_peak, source_peak - rng.uniform(6, 11))
+            ]
+        vv, vh = (ghost_of(p, 0, weaker, smear) for p in pair)
+        x0, y0 = vv.x0, vv.y0
+        ys, xs = np.nonzero(vv.intensity >= vv.intensity.max() * 0.1)
+        box = (x0 + int(xs.min()), y0 + int(ys.min()), x0 + int(xs.max()), y0 + int(ys.max()))
+        record = {
+            "kind": "ghost",
+            "source": "offscene",
+            "x": spot[0],
+            "y": spot[1],
+            "box": box,
+            "peak_db": source_peak - weaker,
+        }
+        out.append((record, vv, vh))
+    return out
+
+
+def _land_ghost(
+    background: Background,
+    images: list[np.ndarray],
+    shape: tuple[int, int],
+    spacing: float,
+    rng: np.random.Generator,
+) -> list[dict[str, Any]]:
+    """Azimuth ghost of the bright coast: the land's mean backscatter and urban points, ~20 dB
+    fainter and smeared, shifted a few kilometres along azimuth onto the sea (wrapping around
+    the scene: the source of a ghost is often outside the image). Added to the mean (before
+    speckle) of ``images``; returns ghost records at the shifted bright urban points."""
+    h = shape[0]
+    offset = int(rng.choice([-1, 1]) * rng.uniform(*GHOST_OFFSET_M) / spacing) % h
+    weaker = rng.uniform(17.0, 23.0)
+    smear = max(int(rng.integers(3, 8) * PIXEL_M / spacing), 1)
+    sea = ~background.land
+    xs, ys, point_vv, point_vh = background.points
+    for image, points in zip(images, (point_vv, point_vh)):
+        source = np.where(background.land, image, 0.0).astype(np.float32)
+        splat_points(source, xs, ys, points)
+        shifted = np.roll(source, offset, axis=0)
+        smeared = np.zeros_like(shifted)
+        for k in range(smear):
+            smeared += np.roll(shifted, k - smear // 2, axis=0)
+        image += np.float32(10 ** (-weaker / 10) / smear) * smeared * sea
+    records = []
+    for item in background.features:
+        if item["kind"] != "urban_point" or item["peak_db"] - weaker < -18:
+            continue
+        gx, gy = int(item["x"]), (int(item["y"]) + offset) % h
+        if not sea[gy, gx]:
+            continue
+        records.append(
+            {
+                "kind": "ghost",
+                "source": "land",
+                "x": item["x"],
+                "y": gy + 0.5,
+                "box": (gx - 1, gy - smear // 2 - 1, gx + 1, gy + smear // 2 + 1),
+                "peak_db": item["peak_db"] - weaker,
+            }
+        )
+    return records
+
+
+def _polarise(background: Background, incidence: np.ndarray, rng: np.random.Generator) -> None:
+    """Turn the VV mean backscatter of ``background`` into HH, in place: the sea darkens by the
+    polarisation ratio (growing with incidence), land changes by -1 to +1.5 dB and urban points
+    (double bounce) brighten by 0–2 dB. The cross-polarised band (HV ≈ VH) stays."""
+    sea_factor = np.power(10.0, -polarisation_ratio_db(incidence) * rng.uniform(0.85, 1.15) / 10)
+    land_factor = 10 ** (rng.uniform(-1.0, 1.5) / 10)
+    background.vv *= np.where(background.land, np.float32(land_factor), sea_factor[None, :])
+    xs, ys, point_vv, point_vh = background.points
+    gain = np.power(10.0, rng.uniform(0.0, 2.0, point_vv.size) / 10).astype(np.float32)
+    background.points = (xs, ys, point_vv * gain, point_vh)
 
 
 def synthesize_scene(
@@ -392,48 +614,88 @@ def synthesize_scene(
     looks: float = LOOKS,
     origin: tuple[float, float] = DEFAULT_ORIGIN,
     epsg: int = DEFAULT_EPSG,
+    polarisation: str = "VV",
+    pixel_spacing: float = PIXEL_M,
+    ship_length_m: tuple[float, float] | None = None,
+    calibration_db: float = 0.0,
 ) -> SyntheticScene:
-    """Synthesize a Sentinel-1 IW GRD-like dual-pol (VV, VH) scene with its ship truth.
+    """Synthesize a Sentinel-1 IW GRD-like dual-pol scene with its ship truth.
 
-    ``size`` is a side or (height, width) in 10 m pixels; ``profile`` one of :data:`PROFILES`
-    (``calm``, ``rough``, ``coastal``, ``empty``, ``dense``) or a :class:`SceneProfile`;
-    ``n_ships`` overrides the profile's ship count. Same arguments, same scene.
+    ``size`` is a side or (height, width) in pixels of ``pixel_spacing`` metres (default 10);
+    ``profile`` one of :data:`PROFILES` (``calm``, ``rough``, ``coastal``, ``empty``,
+    ``dense``) or a :class:`SceneProfile`; ``n_ships`` overrides the profile's ship count.
+    ``polarisation``: ``"VV"`` (bands VV, VH), ``"HH"`` (bands HH, HV; the sea is darker by the
+    polarisation ratio) or ``"random"`` (one of the two, drawn from the seed).
+    ``ship_length_m`` = (lo, hi) draws ship lengths flat over that range instead of the
+    default mostly-small mix; ``looks`` is the speckle ENL; ``calibration_db`` offsets the whole
+    scene (a calibration error). Same arguments, same scene.
     """
     h, w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
     if h < 32 or w < 32:
         raise InputError(f"scene size must be at least 32 × 32 pixels, got {h} × {w}")
-    if isinstance(profile, str):
-        if profile not in PROFILES:
-            raise InputError(f"unknown scene profile {profile!r}; choose {', '.join(PROFILES)}")
-        profile = PROFILES[profile]
+    profile = resolve_profile(profile)
+    if polarisation not in (*POLARISATIONS, "random"):
+        raise InputError(f"polarisation must be VV, HH or random, got {polarisation!r}")
+    if not 0.1 <= pixel_spacing <= 100.0:
+        raise InputError(f"pixel spacing must be 0.1–100 m, got {pixel_spacing}")
+    if ship_length_m is not None and not 1.0 <= ship_length_m[0] <= ship_length_m[1]:
+        raise InputError(f"ship_length_m must be (lo, hi) with 1 ≤ lo ≤ hi, got {ship_length_m}")
+    if looks <= 0:
+        raise InputError(f"looks must be positive, got {looks}")
     # One independent stream per component: changing how ships are drawn does not move the
     # coastline of the same seed. The profile name is mixed in so profiles differ per seed.
-    streams = np.random.SeedSequence([seed, zlib.crc32(profile.name.encode())]).spawn(6)
+    # Streams 6+ serve what the widened world added, so default scenes stay as they were.
+    streams = np.random.SeedSequence([seed, zlib.crc32(profile.name.encode())]).spawn(10)
     layout, sea_rng, ship_rng, struct_rng, speckle_rng, ghost_rng = (
-        np.random.default_rng(s) for s in streams
+        np.random.default_rng(s) for s in streams[:6]
     )
+    pol_rng, extra_rng, seam_rng, offscene_rng = (np.random.default_rng(s) for s in streams[6:])
+    if polarisation == "random":
+        polarisation = POLARISATIONS[int(pol_rng.integers(2))]
     shape = (h, w)
+    scale = PIXEL_M / pixel_spacing
     incidence = np.linspace(*incidence_deg, w, dtype=np.float32)
     valid = _valid_mask(shape, layout) if nodata_border else np.ones(shape, bool)
-    background = make_background(shape, profile, incidence, valid, sea_rng)
+    background = make_background(shape, profile, incidence, valid, sea_rng, pixel_spacing)
+    if polarisation == "HH":
+        _polarise(background, incidence, pol_rng)
 
     placer = _Placer(background.land, valid, ship_rng)
-    structures = _structures(placer, profile, shape, struct_rng)
+    structures = _structures(
+        placer, profile, shape, struct_rng, spacing=pixel_spacing, extra=extra_rng
+    )
+    area_km2 = h * w * pixel_spacing**2 * 1e-6
     count = (
         n_ships
         if n_ships is not None
-        else max(profile.min_ships, int(ship_rng.poisson(profile.ship_density * h * w * 1e-4)))
+        else max(profile.min_ships, int(ship_rng.poisson(profile.ship_density * area_km2)))
     )
-    ships = _ships(background, placer, profile, count, ship_rng)
+    ships = _ships(
+        background,
+        placer,
+        profile,
+        count,
+        ship_rng,
+        spacing=pixel_spacing,
+        length_range=ship_length_m,
+        extra=extra_rng,
+        co_gain_db=(0.0, 2.0) if polarisation == "HH" else (0.0, 0.0),
+    )
+    offscene = _offscene_ghosts(placer, profile, shape, pixel_spacing, offscene_rng)
 
-    nesz = np.power(10.0, noise_floor_db(incidence) / 10.0)[None, :]
+    means = [background.vv, background.vh]
+    hard_negatives = list(background.features)
+    if profile.land_ghost_probability and background.points[0].size:
+        if offscene_rng.random() < profile.land_ghost_probability:
+            hard_negatives += _land_ghost(background, means, shape, pixel_spacing, offscene_rng)
+    nesz, gain = _noise_floor(shape, incidence, profile, pixel_spacing, seam_rng)
     images = []
-    for mean in (background.vv, background.vh):
-        images.append((mean + nesz) * speckle(shape, looks, speckle_rng))
+    for mean in means:
+        image = (mean + nesz) * speckle(shape, looks, speckle_rng)
+        images.append(image if profile.seam_db == 0 else image * gain)
     xs, ys, point_vv, point_vh = background.points
     splat_points(images[0], xs, ys, point_vv)
     splat_points(images[1], xs, ys, point_vh)
-    hard_negatives = list(background.features)
     for record, vv, vh in [*ships, *structures]:
         vv.add_to(images[0])
         vh.add_to(images[1])
@@ -441,30 +703,31 @@ def synthesize_scene(
             hard_negatives.append(record)
         # Azimuth ambiguities of bright targets: ~20 dB fainter, kilometres along azimuth.
         if record["peak_db"] >= 15 and ghost_rng.random() < profile.ghost_probability:
-            offset = int(ghost_rng.choice([-1, 1]) * ghost_rng.uniform(420, 620))
+            offset = int(ghost_rng.choice([-1, 1]) * ghost_rng.uniform(420, 620) * scale)
             gy = int(record["y"]) + offset
             gx = int(record["x"])
             if 0 <= gy < h and 0 <= gx < w and valid[gy, gx] and not background.land[gy, gx]:
-                weaker, smear = ghost_rng.uniform(18, 22), int(ghost_rng.integers(3, 7))
+                weaker, smear = ghost_rng.uniform(18, 22), int(ghost_rng.integers(3, 7) * scale)
                 ghost_of(vv, offset, weaker, smear).add_to(images[0])
                 ghost_of(vh, offset, weaker, smear).add_to(images[1])
-                x0, y0, x1, y1 = record["box"]
-                hard_negatives.append(
-                    {
-                        "kind": "ghost",
-                        "x": record["x"],
-                        "y": record["y"] + offset,
-                        "box": (x0, y0 + offset - smear, x1, y1 + offset + smear),
-                        "peak_db": record["peak_db"] - weaker,
-                    }
-                )
+                hard_negatives.append(_ghost_records(record, offset, smear, weaker))
+    for record, vv, vh in offscene:
+        vv.add_to(images[0])
+        vh.add_to(images[1])
+        hard_negatives.append(record)
     for item in hard_negatives:  # a ghost or an urban point at the edge: keep boxes inside
         x0, y0, x1, y1 = item["box"]
         item["box"] = (max(x0, 0), max(y0, 0), min(x1, w - 1), min(y1, h - 1))
+    if calibration_db:
+        for image in images:
+            image *= np.float32(10 ** (calibration_db / 10))
+        for record in [s[0] for s in ships] + hard_negatives:
+            if "peak_db" in record:
+                record["peak_db"] += calibration_db
     vv_db, vh_db = (linear_to_db(image).astype(np.float32) for image in images)
     vv_db[~valid] = np.nan
     vh_db[~valid] = np.nan
-    geotransform = (origin[0], PIXEL_M, 0.0, origin[1], 0.0, -PIXEL_M)
+    geotransform = (origin[0], pixel_spacing, 0.0, origin[1], 0.0, -pixel_spacing)
     return SyntheticScene(
         vv_db=vv_db,
         vh_db=vh_db,
@@ -477,11 +740,8 @@ def synthesize_scene(
         seed=seed,
         geotransform=geotransform,
         epsg=epsg,
+        polarisation=polarisation,
+        pixel_spacing=float(pixel_spacing),
+        calibration_db=float(calibration_db),
+        looks=float(looks),
     )
-
-
-def scene_profile(name: str, **changes: Any) -> SceneProfile:
-    """A named profile with some fields changed, e.g. ``scene_profile("calm", nu=None)``."""
-    if name not in PROFILES:
-        raise InputError(f"unknown scene profile {name!r}; choose {', '.join(PROFILES)}")
-    return replace(PROFILES[name], **changes)

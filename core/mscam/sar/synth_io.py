@@ -81,7 +81,8 @@ def write_scene(
     gcp_epsg: int = 4326,
     calibration: float = DEFAULT_CALIBRATION,
 ) -> None:
-    """Write ``scene`` to ``path`` (GeoTIFF, bands VV and VH) and its ships to ``truth_path``.
+    """Write ``scene`` to ``path`` (GeoTIFF, bands VV and VH, or HH and HV) and its ships to
+    ``truth_path``.
 
     ``units``: ``"dB"`` (float32, NaN nodata) or ``"DN"`` (UInt16, σ0 = DN²/A² with
     A = ``calibration``, DN 0 nodata). ``geometry``: ``"map"`` (geotransform in the scene's UTM
@@ -104,6 +105,7 @@ def write_scene(
     metadata = {
         "MSCAM_SYNTHETIC": "YES", "PROFILE": scene.profile, "SEED": str(scene.seed),
         "UNITS": units, "MISSION": "synthetic Sentinel-1 IW GRDH-like",
+        "POLARISATION": "+".join(scene.band_names), "PIXEL_SPACING_M": str(scene.pixel_spacing),
     }  # fmt: skip
     if units == "DN":
         metadata["CALIBRATION_CONSTANT"] = str(calibration)
@@ -143,9 +145,9 @@ def write_scene(
         path,
         data,
         nodata=nodata,
-        band_descriptions=["VV", "VH"],
+        band_descriptions=list(scene.band_names),
         band_units=band_units,
-        band_metadata=[{"POLARISATION": "VV"}, {"POLARISATION": "VH"}],
+        band_metadata=[{"POLARISATION": name} for name in scene.band_names],
         metadata=metadata,
         **georef,
     )

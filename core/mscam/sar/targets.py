@@ -49,11 +49,16 @@ def impulse_response(offset_px: np.ndarray, resolution_px: float) -> np.ndarray:
 
 
 def render_scatterers(
-    xs: np.ndarray, ys: np.ndarray, amplitudes: np.ndarray, margin: int
+    xs: np.ndarray,
+    ys: np.ndarray,
+    amplitudes: np.ndarray,
+    margin: int,
+    resolution_px: tuple[float, float] = RESOLUTION_PX,
 ) -> TargetPatch:
     """Image complex point scatterers at continuous pixel positions (``xs``, ``ys``).
 
-    The window spans the scatterers plus ``margin`` pixels, the reach of visible sidelobes.
+    The window spans the scatterers plus ``margin`` pixels, the reach of visible sidelobes;
+    ``resolution_px`` is the (range, azimuth) resolution in pixels (it grows as pixels shrink).
     Pixel centres are at integer + 0.5 (GDAL convention).
     """
     x0 = math.floor(xs.min()) - margin
@@ -62,8 +67,8 @@ def render_scatterers(
     y1 = math.floor(ys.max()) + margin
     cols = np.arange(x0, x1 + 1) + 0.5
     rows = np.arange(y0, y1 + 1) + 0.5
-    range_response = impulse_response(cols[None, :] - xs[:, None], RESOLUTION_PX[0])  # (n, W)
-    azimuth_response = impulse_response(rows[:, None] - ys[None, :], RESOLUTION_PX[1])  # (H, n)
+    range_response = impulse_response(cols[None, :] - xs[:, None], resolution_px[0])  # (n, W)
+    azimuth_response = impulse_response(rows[:, None] - ys[None, :], resolution_px[1])  # (H, n)
     field = (azimuth_response * amplitudes[None, :]) @ range_response
     return TargetPatch(x0, y0, (np.abs(field) ** 2).astype(np.float32))
 
@@ -76,11 +81,12 @@ def _scaled(patch: TargetPatch, peak_db: float) -> TargetPatch:
     return patch
 
 
-def sidelobe_margin(peak_db: float) -> int:
+def sidelobe_margin(peak_db: float, resolution_px: float = RESOLUTION_PX[0]) -> int:
     """Pixels around a target where its sidelobes still stand out of a -25 dB sea."""
     # Sidelobes fall ~21 dB below the peak, then as 1/(πu): visible while above the sea.
     excess = peak_db - 21.0 + 25.0
-    return int(np.clip(10 ** (excess / 20) / math.pi, 4, 48))
+    scale = resolution_px / RESOLUTION_PX[0]
+    return int(np.clip(10 ** (excess / 20) / math.pi * scale, 4, 48 * scale))
 
 
 def ship_scatterers(
@@ -123,10 +129,12 @@ def render_ship(
     heading_deg: float,
     peak_db: float,
     rng: np.random.Generator,
+    resolution_px: tuple[float, float] = RESOLUTION_PX,
 ) -> TargetPatch:
     """A ship's imaged intensity, scaled so its brightest pixel is ``peak_db``."""
     dx, dy, amplitudes = ship_scatterers(length_px, beam_px, heading_deg, rng)
-    patch = render_scatterers(cx + dx, cy + dy, amplitudes, sidelobe_margin(peak_db))
+    margin = sidelobe_margin(peak_db, resolution_px[0])
+    patch = render_scatterers(cx + dx, cy + dy, amplitudes, margin, resolution_px)
     return _scaled(patch, peak_db)
 
 
@@ -137,14 +145,18 @@ def render_structure(
     n_points: int,
     peak_db: float,
     rng: np.random.Generator,
+    resolution_px: tuple[float, float] = RESOLUTION_PX,
+    dominant: float = 3.0,
 ) -> TargetPatch:
-    """A compact man-made structure (platform, turbine, buoy): points in a small square."""
+    """A compact man-made structure (platform, turbine, buoy) or a rock: points in a small
+    square, the first ``dominant`` times stronger (a corner reflector: legs, deck edge)."""
     half = size_px / 2.0
     xs = cx + rng.uniform(-half, half, n_points)
     ys = cy + rng.uniform(-half, half, n_points)
     amplitudes = rng.uniform(0.5, 1.0, n_points) * np.exp(2j * math.pi * rng.random(n_points))
-    amplitudes[0] *= 3.0  # one dominant corner reflector (legs, deck edge)
-    return _scaled(render_scatterers(xs, ys, amplitudes, sidelobe_margin(peak_db)), peak_db)
+    amplitudes[0] *= dominant
+    margin = sidelobe_margin(peak_db, resolution_px[0])
+    return _scaled(render_scatterers(xs, ys, amplitudes, margin, resolution_px), peak_db)
 
 
 def ghost_of(patch: TargetPatch, offset_y: int, weaker_db: float, smear_px: int) -> TargetPatch:
@@ -208,3 +220,35 @@ def darken_wake(
     strength *= (along > 0) & (along < wake_length_px)
     strength *= water[y0 : y1 + 1, x0 : x1 + 1]
     background[y0 : y1 + 1, x0 : x1 + 1] *= (1.0 - depth * strength).astype(np.float32)
+
+
+def kelvin_arms(
+    background: np.ndarray,
+    water: np.ndarray,
+    cx: float,
+    cy: float,
+    heading_deg: float,
+    arm_length_px: float,
+    gain: float,
+) -> None:
+    """Brighten the two Kelvin wake arms of a moving ship, in place on the mean backscatter.
+
+    The arms leave the stern at ±19.5° from the track and fade with distance; ``gain`` is their
+    relative brightening at the start (0.5–3 on calm sea, where they show best).
+    """
+    heading = math.radians(heading_deg)
+    back_x, back_y = -math.sin(heading), math.cos(heading)
+    reach = int(arm_length_px) + 3
+    x0, x1 = max(int(cx) - reach, 0), min(int(cx) + reach, background.shape[1] - 1)
+    y0, y1 = max(int(cy) - reach, 0), min(int(cy) + reach, background.shape[0] - 1)
+    if x1 < x0 or y1 < y0:
+        return
+    yy, xx = np.mgrid[y0 : y1 + 1, x0 : x1 + 1].astype(np.float32) + 0.5
+    along = (xx - cx) * back_x + (yy - cy) * back_y
+    across = np.abs((xx - cx) * back_y - (yy - cy) * back_x)
+    # Distance to the arm line |across| = along · tan(19.5°), about one pixel wide.
+    off = across - along * math.tan(math.radians(19.5))
+    strength = np.exp(-(off**2) / 0.8) * np.exp(-np.clip(along, 0, None) / (0.6 * arm_length_px))
+    strength *= (along > 1) & (along < arm_length_px)
+    strength *= water[y0 : y1 + 1, x0 : x1 + 1]
+    background[y0 : y1 + 1, x0 : x1 + 1] *= (1.0 + gain * strength).astype(np.float32)

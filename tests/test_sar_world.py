@@ -1,0 +1,179 @@
+"""The widened synthetic world: polarisation, pixel spacing, ship sizes and headings, hard
+negatives, harbours, calibration and looks, chip families and hold-outs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from mscam.errors import InputError
+from mscam.sar.chips import FAMILIES, build_chips
+from mscam.sar.synth import (
+    polarisation_ratio_db,
+    scene_profile,
+    synthesize_scene,
+)
+from mscam.sar.targets import render_ship
+from mscam.sar.units import db_to_linear, linear_to_db
+
+#: Open sea with a constant wind and nothing on it but what a test asks for.
+PLAIN_SEA = scene_profile(
+    "rough", nu=None, swell_db=0.0, streak_db=0.0, calm_fraction=0.0, wind_var=0.0,
+    island_density=0.0, buoy_density=0.0, platform_density=0.0, wake_probability=0.0,
+    ghost_probability=0.0,
+)  # fmt: skip
+
+
+def median_db(db: np.ndarray) -> float:
+    return float(linear_to_db(np.median(db_to_linear(db[np.isfinite(db)]))))
+
+
+def test_hh_sea_is_darker_than_vv_and_more_so_at_high_incidence() -> None:
+    assert polarisation_ratio_db(0.0) == pytest.approx(0.0, abs=1e-6)
+    ratios = polarisation_ratio_db(np.array([20.0, 30.0, 40.0, 45.0]))
+    assert np.all(np.diff(ratios) > 0) and 0.5 < ratios[0] < 1.5 and 3.0 < ratios[-1] < 4.0
+    kwargs = {"n_ships": 0, "incidence_deg": (20.0, 46.0)}
+    vv = synthesize_scene(256, PLAIN_SEA, seed=5, polarisation="VV", **kwargs)
+    hh = synthesize_scene(256, PLAIN_SEA, seed=5, polarisation="HH", **kwargs)
+    assert (vv.band_names, hh.band_names) == (("VV", "VH"), ("HH", "HV"))
+    near, far = slice(8, 60), slice(196, 248)
+    gap_near = median_db(vv.vv_db[:, near]) - median_db(hh.vv_db[:, near])
+    gap_far = median_db(vv.vv_db[:, far]) - median_db(hh.vv_db[:, far])
+    assert 0.3 < gap_near < gap_far and gap_far - gap_near > 1.0
+    # The cross-polarised band does not change with the co-polarisation.
+    np.testing.assert_array_equal(vv.vh_db, hh.vh_db)
+
+
+def test_random_polarisation_is_drawn_from_the_seed() -> None:
+    pols = {
+        synthesize_scene(64, "calm", seed=s, polarisation="random").polarisation for s in range(8)
+    }
+    assert pols == {"VV", "HH"}
+    first = synthesize_scene(96, "dense", seed=3, polarisation="random", pixel_spacing=8.0)
+    again = synthesize_scene(96, "dense", seed=3, polarisation="random", pixel_spacing=8.0)
+    np.testing.assert_array_equal(first.vv_db, again.vv_db)
+    assert first.ships == again.ships and first.polarisation == again.polarisation
+
+
+@pytest.mark.parametrize("heading", [0.0, 37.0, 90.0, 128.0, 211.0, 333.0])
+def test_rendered_hull_follows_its_heading(heading: float) -> None:
+    # Second moments of the noise-free render (pixels within 25 dB of the peak): the hull's
+    # long axis points along the heading (clockwise from up), whatever the angle.
+    patch = render_ship(80.0, 80.0, 30.0, 4.0, heading, 20.0, np.random.default_rng(1))
+    ys, xs = np.nonzero(patch.intensity > patch.intensity.max() * 10**-2.5)
+    x, y = xs - xs.mean(), ys - ys.mean()
+    axis = 0.5 * math.degrees(math.atan2(2 * (x * y).mean(), (x * x).mean() - (y * y).mean()))
+    rad = math.radians(heading)
+    expected = math.degrees(math.atan2(-math.cos(rad), math.sin(rad)))
+    assert abs((axis - expected + 90) % 180 - 90) < 10
+
+
+def test_ship_lengths_span_the_requested_range_at_any_heading() -> None:
+    scene = synthesize_scene(
+        512, PLAIN_SEA, seed=2, n_ships=30, ship_length_m=(150.0, 400.0), pixel_spacing=12.0
+    )
+    lengths = np.array([s["length_m"] for s in scene.ships])
+    headings = np.array([s["heading_deg"] for s in scene.ships])
+    assert len(lengths) >= 15
+    assert lengths.min() >= 150.0 and lengths.max() <= 400.0 and np.ptp(lengths) > 150
+    assert len(set((headings // 45).astype(int).tolist())) >= 6  # any heading
+
+
+@pytest.mark.parametrize("spacing", [5.0, 10.0, 15.0])
+def test_a_ship_spans_length_over_spacing_pixels(spacing: float) -> None:
+    scene = synthesize_scene(
+        160, PLAIN_SEA, seed=4, n_ships=1, ship_length_m=(300.0, 300.0), pixel_spacing=spacing
+    )
+    (ship,) = scene.ships
+    assert scene.geotransform[1] == spacing and scene.pixel_spacing == spacing
+    # Bright pixels (15 dB over the sea) projected on the ship's axis span ~ L / spacing.
+    sea = median_db(scene.vv_db)
+    ys, xs = np.nonzero(np.nan_to_num(scene.vv_db, nan=-99) > sea + 15)
+    rad = math.radians(ship["heading_deg"])
+    along = (xs + 0.5 - ship["x"]) * math.sin(rad) - (ys + 0.5 - ship["y"]) * math.cos(rad)
+    across = (xs + 0.5 - ship["x"]) * math.cos(rad) + (ys + 0.5 - ship["y"]) * math.sin(rad)
+    on_hull = np.abs(across) < 3 * 20 / spacing  # not the sidelobe cross far off the hull
+    span = np.ptp(along[on_hull & (np.abs(along) < 300 / spacing)])
+    assert 0.75 * 300 / spacing < span < 300 / spacing + 4 * 20 / spacing
+
+
+def test_calibration_offset_and_looks() -> None:
+    base = synthesize_scene(128, PLAIN_SEA, seed=6, n_ships=2)
+    shifted = synthesize_scene(128, PLAIN_SEA, seed=6, n_ships=2, calibration_db=1.5)
+    valid = base.valid_mask
+    np.testing.assert_allclose(shifted.vv_db[valid] - base.vv_db[valid], 1.5, atol=1e-3)
+    assert [s["peak_db"] - 1.5 for s in shifted.ships] == pytest.approx(
+        [s["peak_db"] for s in base.ships]
+    )
+    # Fewer looks, spikier speckle: ENL of a strip of homogeneous sea follows ``looks``.
+    for looks in (1.0, 2.0, 8.0):
+        scene = synthesize_scene(256, PLAIN_SEA, seed=7, n_ships=0, looks=looks)
+        strip = db_to_linear(scene.vv_db[:, 100:104][scene.valid_mask[:, 100:104]])
+        assert strip.mean() ** 2 / strip.var() == pytest.approx(looks, rel=0.2)
+
+
+def test_hard_negatives_and_harbours_of_the_wide_world() -> None:
+    profile = scene_profile(
+        "coastal", harbours=2, moored_fraction=1.0, rock_density=2.0, offscene_ghost_density=1.0,
+        land_ghost_probability=1.0, dim_ship_fraction=1.0, kelvin_probability=1.0, seam_db=1.0,
+    )  # fmt: skip
+    scene = synthesize_scene(384, profile, seed=3, n_ships=10, ship_length_m=(20.0, 120.0))
+    kinds = {n["kind"] for n in scene.hard_negatives}
+    sources = {n.get("source") for n in scene.hard_negatives if n["kind"] == "ghost"}
+    assert {"quay", "rock", "ghost"} <= kinds and {"offscene", "land"} <= sources
+    moored = [s for s in scene.ships if s["moored"]]
+    assert moored
+    for ship in moored:  # alongside a quay: land within a few pixels, none under the hull
+        x0, y0, x1, y1 = ship["box"]
+        assert scene.land_mask[y0 - 3 : y1 + 4, x0 - 3 : x1 + 4].any()
+        assert scene.land_mask[int(ship["y"]), int(ship["x"])] == 0
+    for quay in (n for n in scene.hard_negatives if n["kind"] == "quay"):
+        x0, y0, x1, y1 = quay["box"]
+        assert scene.land_mask[y0 : y1 + 1, x0 : x1 + 1].any()
+
+
+def test_chip_families_exclusions_and_length_band() -> None:
+    chips = build_chips(
+        10,
+        seed=4,
+        exclude_families=("rock", "windfarm", "ship_partial", "harbour"),
+        ship_length_range=(200.0, 400.0),
+        polarisation="HH",
+        pixel_spacing=(8.0, 12.0),
+    )
+    assert np.bincount(chips.labels).tolist() == [10, 10, 10, 10]
+    assert not {"rock", "windfarm", "ship_partial", "harbour"} & set(chips.families.tolist())
+    assert {"platform", "buoy", "island", "ghost", "land_ghost"} <= set(chips.families.tolist())
+    ships = chips.labels == 0
+    assert np.all((chips.lengths_m[ships] >= 200) & (chips.lengths_m[ships] <= 400))
+    assert np.isnan(chips.lengths_m[~ships]).all()
+    assert set(chips.polarisation.tolist()) == {"HH"}
+    assert 8.0 <= chips.pixel_spacing.min() < chips.pixel_spacing.max() <= 12.0
+    # A subset keeps every per-chip array aligned.
+    sea = chips.subset(chips.families == "sea")
+    assert len(sea) == 10 and len(sea.boxes) == 10 and set(sea.families.tolist()) == {"sea"}
+
+
+def test_large_ships_fill_their_chips() -> None:
+    chips = build_chips(6, seed=8, ship_length_range=(250.0, 400.0))
+    whole = np.flatnonzero(np.isin(chips.families, ["ship", "ship_coastal"]))
+    assert whole.size
+    for i in whole:
+        # The biggest box in the chip is the chip's ship: ≥ 25 px along its longer side.
+        sides = [max(b[2] - b[0], b[3] - b[1]) + 1 for b in chips.boxes[i]]
+        assert max(sides) >= 0.7 * 250 / 10 / math.sqrt(2)
+
+
+def test_bad_world_arguments() -> None:
+    with pytest.raises(InputError, match="polarisation"):
+        synthesize_scene(64, "calm", polarisation="VH")
+    with pytest.raises(InputError, match="pixel spacing"):
+        synthesize_scene(64, "calm", pixel_spacing=0.0)
+    with pytest.raises(InputError, match="unknown chip families"):
+        build_chips(2, exclude_families=("whale",))
+    with pytest.raises(InputError, match="ship_length_range"):
+        build_chips(2, ship_length_range=(300.0, 100.0))
+    with pytest.raises(InputError, match="world"):
+        build_chips(2, world="flat")
+    assert set(FAMILIES.values()) == {"ship", "sea", "land", "bright"}
