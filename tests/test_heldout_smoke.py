@@ -187,3 +187,20 @@ def test_predicted_boxes_are_read_from_the_product_geopackage(tmp_path):
     source = None
     # the product's pixel box is inclusive; the benchmark's boxes are half-open
     assert heldout.read_predicted(path, tmp_path / "unused.tif") == [(3.0, 4.0, 8.0, 10.0)]
+
+
+def test_truth_geopackage_holds_oriented_ships_in_map_coordinates(scene, tmp_path):
+    spec = heldout.SceneSpec("t", RECIPE, 11, 32631, (500_000.0, 5_900_000.0))
+    truth = {"objects": [o.to_json() for o in scene.objects]}
+    heldout.write_truth_gpkg(tmp_path / "truth.gpkg", truth, spec)
+    source = ogr.Open(str(tmp_path / "truth.gpkg"))
+    layer = source.GetLayer(0)
+    assert layer.GetFeatureCount() == len(scene.objects)
+    assert layer.GetSpatialRef().GetAuthorityCode(None) == "32631"
+    feature = layer.GetNextFeature()
+    first = scene.objects[0]
+    assert feature["kind"] == first.kind
+    ring = feature.GetGeometryRef().GetGeometryRef(0)
+    x, y = ring.GetPoint_2D(0)
+    assert x == pytest.approx(500_000.0 + 10.0 * first.corners_px[0][0], abs=0.01)
+    assert y == pytest.approx(5_900_000.0 - 10.0 * first.corners_px[0][1], abs=0.01)

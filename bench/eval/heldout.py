@@ -224,7 +224,7 @@ def ensure_scene(spec: SceneSpec, variants: list[Variant], cache: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     scene = gen.generate(r, spec.seed)
     for v, path in zip(variants, wanted):
-        partial = path.with_suffix(".partial.tif")
+        partial = path.with_suffix(f".{os.getpid()}.partial.tif")  # runs may share the cache
         gen.write_geotiff(
             str(partial),
             scene,
@@ -243,9 +243,43 @@ def ensure_scene(spec: SceneSpec, variants: list[Variant], cache: Path) -> Path:
         "shape": list(scene.shape),
         "objects": [o.to_json() for o in scene.objects],
     }
-    (folder / "truth.json.partial").write_text(json.dumps(truth, indent=1))
-    os.replace(folder / "truth.json.partial", folder / "truth.json")
+    write_truth_gpkg(folder / "truth.gpkg", truth, spec)
+    partial = folder / f"truth.{os.getpid()}.partial.json"
+    partial.write_text(json.dumps(truth, indent=1))
+    os.replace(partial, folder / "truth.json")
     return folder
+
+
+def write_truth_gpkg(path: Path, truth: dict[str, Any], spec: SceneSpec) -> None:
+    """The truth as oriented polygons in the scene's UTM grid, to look at in QGIS."""
+    from osgeo import ogr, osr
+
+    partial = path.with_suffix(f".{os.getpid()}.partial.gpkg")
+    source = ogr.GetDriverByName("GPKG").CreateDataSource(str(partial))
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(spec.epsg)
+    layer = source.CreateLayer("truth", srs, ogr.wkbPolygon)
+    fields = {"kind": ogr.OFTString, "length_m": ogr.OFTReal, "heading_deg": ogr.OFTReal}
+    fields.update({"moored": ogr.OFTInteger, "cx_px": ogr.OFTReal, "cy_px": ogr.OFTReal})
+    for name, kind in fields.items():
+        layer.CreateField(ogr.FieldDefn(name, kind))
+    x0, y0, px = spec.origin[0], spec.origin[1], spec.recipe.pixel_m
+    for o in truth["objects"]:
+        feature = ogr.Feature(layer.GetLayerDefn())
+        for name, key in (("kind", "kind"), ("length_m", "length_m"), ("cx_px", "cx")):
+            feature.SetField(name, o[key])
+        feature.SetField("heading_deg", o["heading_deg"])
+        feature.SetField("moored", int(o["moored"]))
+        feature.SetField("cy_px", o["cy"])
+        ring = ogr.Geometry(ogr.wkbLinearRing)
+        for x, y in [*o["corners_px"], o["corners_px"][0]]:
+            ring.AddPoint_2D(x0 + x * px, y0 - y * px)
+        polygon = ogr.Geometry(ogr.wkbPolygon)
+        polygon.AddGeometry(ring)
+        feature.SetGeometry(polygon)
+        layer.CreateFeature(feature)
+    source = None
+    os.replace(partial, path)
 
 
 # ---------------------------------------------------------------- scoring
@@ -517,6 +551,20 @@ def write_report(out: Path, name: str, title: str, results: list[dict], context:
             f" {_fmt(r['recall_ge100'])} | {_fmt(r['false_per_4mpx'], 1)} | {model} |"
             f" {r['seconds']} |"
         )
+    pooled_found = pooled_ships = 0
+    seen = set()
+    for r in results:
+        if r["exit_code"] == 0 and r.get("ships") and r["scene"] not in seen:
+            seen.add(r["scene"])
+            pooled_ships += r["ships_ge100"]
+            pooled_found += round((r["recall_ge100"] or 0.0) * r["ships_ge100"])
+    if pooled_ships:
+        lines += [
+            "",
+            f"Ships ≥ 100 m found, each scene counted once (its first variant that ran):"
+            f" {pooled_found}/{pooled_ships} = {pooled_found / pooled_ships:.3f}"
+            f" ({', '.join(sorted(seen))}).",
+        ]
     lines += ["", "## Targets (issue 10)", "", "| variant | metric | target | measured | met |"]
     lines += ["|---|---|---|---:|---|"]
     for r in results:
@@ -608,7 +656,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="results", help="report name: NAME.md, NAME.json")
     parser.add_argument("--title", default="Held-out scene benchmark")
     parser.add_argument("--cache", type=Path, default=CACHE)
+    parser.add_argument("--keep", action="store_true", help="keep each run's heatmap and boxes")
+    parser.add_argument(
+        "--rerender", action="store_true", help="only rewrite NAME.md from NAME.json in --out"
+    )
     args = parser.parse_args(argv)
+    if args.rerender:
+        stored = json.loads((args.out / f"{args.name}.json").read_text())
+        write_report(args.out, args.name, args.title, stored["variants"], stored["context"])
+        return 0
 
     chosen = [v for v in VARIANTS if not args.only or v.name in args.only.split(",")]
     unknown = set(filter(None, args.only.split(","))) - {v.name for v in VARIANTS}
@@ -618,6 +674,7 @@ def main(argv: list[str] | None = None) -> int:
     extra = shlex.split(args.extra_args)
     args.out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
+    runs = args.cache / "runs" / f"{args.name}-{'quick' if args.quick else 'full'}-{os.getpid()}"
     results = []
     folders: dict[str, Path] = {}
     for variant in chosen:
@@ -629,7 +686,7 @@ def main(argv: list[str] | None = None) -> int:
         folder = folders[spec.name]
         truth = json.loads((folder / "truth.json").read_text())
         scene_path = folder / f"{variant.name}.tif"
-        work = args.cache / "runs" / ("quick" if args.quick else "full") / variant.name
+        work = runs / variant.name
         print(f"heldout: {variant.name}: mscam explain …", file=sys.stderr, flush=True)
         result = run_variant(variant, scene_path, truth, work, extra)
         result["meta"] = truth["meta"]
@@ -674,6 +731,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     write_report(args.out, args.name, args.title, clean, context)
     print(f"heldout: wrote {args.out / (args.name + '.md')}", file=sys.stderr)
+    if args.keep:
+        print(f"heldout: heatmaps and boxes kept in {runs}", file=sys.stderr)
+    else:
+        shutil.rmtree(runs, ignore_errors=True)
     return 0
 
 
