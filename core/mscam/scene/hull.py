@@ -96,6 +96,8 @@ class CoPolarisedImage:
         self.band = found[0] if found else 0
         self.role = roles[self.band]
         sample = None if units else sample_windows(self.reader)[self.band]
+        if sample is not None and not np.isfinite(sample).any():
+            units = "dB"  # all nodata (as far as a sample tells): every read is NaN anyway
         self.units = detect_units(
             info.dtype,
             description=info.descriptions[self.band] if info.descriptions else "",

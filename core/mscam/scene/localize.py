@@ -292,13 +292,14 @@ def grow_peaks(
             label = parent[label]
         return label
 
-    queue: list[tuple[float, int, int]] = []
+    # Highest pixel first; on a tie, the pixel reached from the higher neighbour.
+    queue: list[tuple[float, float, int, int]] = []
 
     def spread(index: int, owner: int) -> None:
         for offset in offsets:
             neighbour = index + offset
             if not labels[neighbour] and level[neighbour] >= stop[owner]:
-                heapq.heappush(queue, (-level[neighbour], neighbour, owner))
+                heapq.heappush(queue, (-level[neighbour], -level[index], neighbour, owner))
 
     seeds = [(peak.row + 1) * stride + peak.col + 1 for peak in peaks]
     for label, index in enumerate(seeds, start=1):
@@ -306,7 +307,7 @@ def grow_peaks(
     for label, index in enumerate(seeds, start=1):
         spread(index, label)
     while queue:
-        negative, index, label = heapq.heappop(queue)
+        negative, _, index, label = heapq.heappop(queue)
         owner = root(label)
         if labels[index] or -negative < stop[owner]:
             continue
