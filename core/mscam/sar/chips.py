@@ -1,22 +1,11 @@
 """Labelled chips from synthetic scenes, to train and evaluate a SAR ship classifier.
 
-Four classes, each a situation a ship detector must tell apart — ``ship``, ``sea``, ``land``,
-``bright`` (a bright non-ship) — and, inside each class, *families* (:data:`FAMILIES`) that say
-what a chip shows, so training can leave one out and test on it:
-
-* ship: ``ship`` (one whole ship at sea, 15–400 m, any heading, random position),
-  ``ship_coastal`` (a whole ship near land: moored at a quay, at anchor), ``ship_partial``
-  (part of a long hull cut by the chip's edge, as scene tiles cut large ships);
-* sea: ``sea`` (clutter from calm to 15 m/s wind, streaks, swell, slicks, seams);
-* land: ``land`` (≥ 30 % land), ``coast`` (3–30 % land), ``harbour`` (quays, walls, cranes),
-  ``urban`` (bright town returns);
-* bright: ``platform``, ``windfarm`` (turbines on a lattice), ``buoy``, ``rock``, ``island``,
-  ``ghost`` (azimuth ambiguity of a ship or platform), ``land_ghost`` (of a bright coast).
-
-Every scene is drawn from a wide world (:func:`random_scene_arguments`): wind 2–15 m/s, speckle
-ENL 1–8, calibration offsets of ±2 dB, incidence 20–46°, noise-floor seams, VV or HH, pixel
-spacing as asked. Every chip carries the pixel boxes of the ships inside it (so a CAM's
-localisation can be scored), its family, its ship length, polarisation and pixel spacing.
+Four classes a ship detector must tell apart — ``ship``, ``sea``, ``land``, ``bright`` (a bright
+non-ship) — and inside each, *families* (:data:`~mscam.sar.world.FAMILIES`: whole ships, parts of
+long hulls, ships by the coast; sea; land, coast, harbours, towns; platforms, wind farms, buoys,
+rocks, islands, ghosts) so training can leave one out and test on it. Scenes come from the wide
+world of :mod:`mscam.sar.world`. Every chip carries the pixel boxes of the ships inside it (so a
+CAM's localisation can be scored), its family, ship length, polarisation and pixel spacing.
 Chips never touch a scene's nodata, and non-ship chips keep clear of ships' sidelobes.
 
 >>> chips = build_chips(4, chip_size=64, seed=0)
@@ -28,87 +17,29 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from mscam.errors import InputError
-from mscam.sar.profiles import PIXEL_M, PROFILES, SceneProfile
+from mscam.sar.profiles import PIXEL_M
 from mscam.sar.synth import POLARISATIONS, SyntheticScene, synthesize_scene
 from mscam.sar.targets import sidelobe_margin
+from mscam.sar.world import (
+    CHIP_CLASSES,
+    FAMILIES,
+    FAMILY_WEIGHTS,
+    KINDS,
+    RECIPE,
+    family_quotas,
+    random_scene_arguments,
+)
 
-CHIP_CLASSES: tuple[str, ...] = ("ship", "sea", "land", "bright")
 #: Profiles cycled through by the ``classic`` world (the builder before families existed).
 CHIP_PROFILES: tuple[str, ...] = ("coastal", "calm", "dense", "rough", "empty")
 #: Hard negatives that sit at sea: they must not appear in sea, land or coast chips.
 OFFSHORE_KINDS = ("platform", "turbine", "buoy", "ghost", "rock")
-#: Chip family → class. Hard negatives map to ``bright`` (at sea) or ``land`` (on land).
-FAMILIES: dict[str, str] = {
-    "ship": "ship",
-    "ship_coastal": "ship",
-    "ship_partial": "ship",
-    "sea": "sea",
-    "land": "land",
-    "coast": "land",
-    "harbour": "land",
-    "urban": "land",
-    "platform": "bright",
-    "windfarm": "bright",
-    "buoy": "bright",
-    "rock": "bright",
-    "island": "bright",
-    "ghost": "bright",
-    "land_ghost": "bright",
-}
-#: Share of its class's chips each family gets (renormalised over the families kept).
-FAMILY_WEIGHTS: dict[str, float] = {
-    "ship": 0.55,
-    "ship_coastal": 0.2,
-    "ship_partial": 0.25,
-    "sea": 1.0,
-    "land": 0.45,
-    "coast": 0.25,
-    "harbour": 0.15,
-    "urban": 0.15,
-    "platform": 0.15,
-    "windfarm": 0.15,
-    "buoy": 0.12,
-    "rock": 0.13,
-    "island": 0.12,
-    "ghost": 0.2,
-    "land_ghost": 0.13,
-}
-#: The kind of scene that serves each family best (the others come along when they can).
-_RECIPE = {
-    "ship": "open",
-    "ship_partial": "open",
-    "sea": "open",
-    "platform": "open",
-    "buoy": "open",
-    "rock": "open",
-    "ghost": "open",
-    "windfarm": "farm",
-    "ship_coastal": "coast",
-    "land": "coast",
-    "coast": "coast",
-    "harbour": "coast",
-    "urban": "coast",
-    "island": "coast",
-    "land_ghost": "coast",
-}
-#: Hard-negative record kind (and ghost source) behind each object family.
-_KINDS = {
-    "platform": ("platform",),
-    "windfarm": ("turbine",),
-    "buoy": ("buoy",),
-    "rock": ("rock",),
-    "island": ("island",),
-    "ghost": ("ghost:target", "ghost:offscene"),
-    "land_ghost": ("ghost:land",),
-    "harbour": ("quay",),
-    "urban": ("urban_point",),
-}
 
 
 @dataclass
@@ -317,123 +248,6 @@ class _SceneChips:
         return np.array(boxes, np.int32).reshape(-1, 4), index
 
 
-def random_scene_arguments(
-    recipe: str,
-    rng: np.random.Generator,
-    *,
-    size: int = 256,
-    polarisation: str = "random",
-    pixel_spacing: float | tuple[float, float] = PIXEL_M,
-    ship_length_range: tuple[float, float] = (15.0, 400.0),
-    n_ships: int | None = None,
-) -> dict[str, Any]:
-    """:func:`synthesize_scene` keyword arguments for one scene of the wide world.
-
-    ``recipe``: ``"open"`` (open sea with ships, platforms, buoys, rocks, ghosts), ``"coast"``
-    (coast with towns, harbours, moored ships, islands, land ghosts) or ``"farm"`` (a wind
-    farm at sea). The sea state, speckle looks, calibration, incidence, noise floor and seams,
-    polarisation (``"random"``: VV or HH) and pixel spacing (a value or a (lo, hi) range) are
-    drawn from ``rng``.
-    """
-    spacing = (
-        float(rng.uniform(*pixel_spacing))
-        if isinstance(pixel_spacing, tuple)
-        else float(pixel_spacing)
-    )
-    pol = POLARISATIONS[int(rng.integers(2))] if polarisation == "random" else polarisation
-    wind = float(np.exp(rng.uniform(math.log(2.0), math.log(15.0))))
-    sea = {
-        "wind_ms": wind,
-        "wind_var": float(rng.uniform(0.05, 0.3)),
-        "calm_fraction": float(rng.uniform(0.0, 0.35)) if rng.random() < 0.6 else 0.0,
-        # Rougher sea is spikier (lower ν), with scatter: storms, currents, fronts.
-        "nu": float(np.clip(np.exp(rng.normal(math.log(25.0 / wind**0.7), 0.5)), 1.5, 30.0))
-        if rng.random() < 0.9
-        else None,
-        "texture_corr_m": float(rng.uniform(20.0, 100.0)),
-        "swell_db": float(rng.uniform(0.0, 1.5)),
-        "streak_db": float(rng.uniform(0.0, 1.6)),
-        "wake_probability": float(rng.uniform(0.1, 0.8)),
-        "kelvin_probability": float(rng.uniform(0.0, 0.6)),
-        "dim_ship_fraction": float(rng.uniform(0.0, 0.4)),
-        "ghost_probability": float(rng.uniform(0.3, 1.0)),
-        "seam_db": float(rng.uniform(0.3, 1.5)) if rng.random() < 0.5 else 0.0,
-        "nesz_offset_db": float(rng.uniform(-3.0, 4.0)),
-    }
-    if recipe == "open":
-        base = PROFILES["rough" if wind > 8 else "calm"]
-        layout = {
-            "land_fraction": 0.0,
-            "island_density": float(rng.uniform(0.0, 0.1)),
-            "platform_density": float(rng.uniform(0.1, 0.5)),
-            "buoy_density": float(rng.uniform(0.1, 0.6)),
-            "rock_density": float(rng.uniform(0.1, 0.5)),
-            "offscene_ghost_density": float(rng.uniform(0.1, 0.5)),
-            "wind_farm": False,
-            "lane": bool(rng.random() < 0.3),
-        }
-    elif recipe == "coast":
-        base = PROFILES["coastal"]
-        layout = {
-            "land_fraction": float(rng.uniform(0.2, 0.6)),
-            "relief_m": float(rng.uniform(10.0, 150.0)),
-            "town_density": float(rng.uniform(0.1, 0.4)),
-            "min_towns": 1,
-            "rivers": int(rng.integers(0, 3)),
-            "island_density": float(rng.uniform(0.2, 0.8)),
-            "harbours": int(rng.integers(1, 3)),
-            "moored_fraction": float(rng.uniform(0.2, 0.6)),
-            "anchorage": True,
-            "land_ghost_probability": 0.8,
-            "rock_density": float(rng.uniform(0.0, 0.4)),
-            "buoy_density": float(rng.uniform(0.0, 0.4)),
-            "wind_farm": False,
-        }
-    elif recipe == "farm":
-        base = PROFILES["empty"]
-        layout = {
-            "land_fraction": 0.0,
-            "wind_farm": True,
-            "platform_density": float(rng.uniform(0.0, 0.3)),
-            "buoy_density": float(rng.uniform(0.0, 0.3)),
-            "island_density": 0.0,
-        }
-    else:
-        raise InputError(f"unknown scene recipe {recipe!r}; choose open, coast or farm")
-    profile: SceneProfile = replace(base, name=f"wide-{recipe}", **sea, **layout)
-    near = float(rng.uniform(20.0, 42.0))
-    return {
-        "size": size,
-        "profile": profile,
-        "seed": int(rng.integers(2**31)),
-        "n_ships": n_ships,
-        "incidence_deg": (near, near + float(rng.uniform(0.5, 4.0))),
-        "looks": float(np.exp(rng.uniform(0.0, math.log(8.0)))),
-        "polarisation": pol,
-        "pixel_spacing": spacing,
-        "ship_length_m": ship_length_range,
-        "calibration_db": float(rng.uniform(-2.0, 2.0)),
-    }
-
-
-def _quotas(n_per_class: int, weights: Mapping[str, float]) -> dict[str, int]:
-    """Chips per family: each class's ``n_per_class`` split by weight (largest remainders)."""
-    quotas: dict[str, int] = {}
-    for name in CHIP_CLASSES:
-        members = [f for f in FAMILIES if FAMILIES[f] == name and weights.get(f, 0) > 0]
-        total = sum(weights[f] for f in members)
-        if not members:
-            continue
-        exact = {f: n_per_class * weights[f] / total for f in members}
-        share = {f: int(exact[f]) for f in members}
-        for f in sorted(members, key=lambda f: share[f] - exact[f])[
-            : n_per_class - sum(share.values())
-        ]:
-            share[f] += 1
-        quotas.update(share)
-    return quotas
-
-
 _Found = tuple[int, np.ndarray, np.ndarray, int, int, float]
 
 
@@ -475,7 +289,7 @@ def _harvest(
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for item in scene.hard_negatives:
         by_kind.setdefault(_kind(item), []).append(item)
-    for family, kinds in _KINDS.items():
+    for family, kinds in KINDS.items():
         count = min(need.get(family, 0), caps.get(family, 0))
         items = [item for kind in kinds for item in by_kind.get(kind, [])]
         if count <= 0 or not items:
@@ -537,7 +351,7 @@ def build_chips(
         raise InputError(f"world must be wide or classic, got {world!r}")
     weights = {**FAMILY_WEIGHTS, **(family_weights or {})}
     weights = {f: (0.0 if f in excluded else float(weights.get(f, 0.0))) for f in FAMILIES}
-    quotas = _quotas(n_per_class, weights)
+    quotas = family_quotas(n_per_class, weights)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x57494445]))
     found: dict[str, list[_Found]] = {f: [] for f in quotas}
     scenes: list[dict[str, Any]] = []
@@ -560,7 +374,7 @@ def build_chips(
                 f"could not fill chip family {neediest!r} at chip size {chip_size}, scene size "
                 f"{scene_size}, pixel spacing {pixel_spacing} (exclude it, or change them)"
             )
-        recipe = _RECIPE[neediest]
+        recipe = RECIPE[neediest]
         ships_wanted = any(f in need for f in ("ship", "ship_coastal", "ship_partial"))
         area = (scene_size / 256) ** 2
         n_ships = int(rng.integers(4, 12) * area) + 1 if ships_wanted else 0
@@ -596,18 +410,24 @@ def build_chips(
     ]
     if not rows:
         raise InputError("every chip family is excluded")
+    return _assemble(rows, scenes)
+
+
+def _assemble(rows: list[tuple[int, str, _Found]], scenes: list[dict[str, Any]]) -> ChipSet:
+    """A :class:`ChipSet` from (label, family, found chip) rows."""
+    found = [item for _, _, item in rows]
     return ChipSet(
-        x=np.stack([item[1] for _, _, item in rows]).astype(np.float32),
+        x=np.stack([item[1] for item in found]).astype(np.float32),
         labels=np.array([label for label, _, _ in rows], np.int64),
         class_names=CHIP_CLASSES,
-        boxes=[item[2] for _, _, item in rows],
-        origins=np.array([(item[0], item[3], item[4]) for _, _, item in rows], np.int64),
+        boxes=[item[2] for item in found],
+        origins=np.array([(item[0], item[3], item[4]) for item in found], np.int64),
         scenes=scenes,
         families=np.array([family for _, family, _ in rows], "<U12"),
-        lengths_m=np.array([item[5] for _, _, item in rows], np.float32),
-        polarisation=np.array([scenes[item[0]]["polarisation"] for _, _, item in rows], "<U2"),
+        lengths_m=np.array([item[5] for item in found], np.float32),
+        polarisation=np.array([scenes[item[0]].get("polarisation", "VV") for item in found], "<U2"),
         pixel_spacing=np.array(
-            [scenes[item[0]]["pixel_spacing"] for _, _, item in rows], np.float32
+            [scenes[item[0]].get("pixel_spacing", PIXEL_M) for item in found], np.float32
         ),
     )
 
@@ -624,9 +444,7 @@ def _build_classic(
     (ship, sea, land, bright)."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x43484950]))
     cap = max(4, math.ceil(n_per_class / 16))
-    found: dict[str, list[tuple[int, np.ndarray, np.ndarray, int, int, float]]] = {
-        name: [] for name in CHIP_CLASSES
-    }
+    found: dict[str, list[_Found]] = {name: [] for name in CHIP_CLASSES}
     scenes: list[dict[str, Any]] = []
     while any(len(v) < n_per_class for v in found.values()):
         if len(scenes) >= max_scenes:
@@ -672,16 +490,5 @@ def _build_classic(
                     ]
                 )
                 found[name].append((index, chip, where.ships_in(x, y)[0], x, y, length))
-    rows = [(label, item) for label, name in enumerate(CHIP_CLASSES) for item in found[name]]
-    return ChipSet(
-        x=np.stack([item[1] for _, item in rows]).astype(np.float32),
-        labels=np.array([label for label, _ in rows], np.int64),
-        class_names=CHIP_CLASSES,
-        boxes=[item[2] for _, item in rows],
-        origins=np.array([(item[0], item[3], item[4]) for _, item in rows], np.int64),
-        scenes=scenes,
-        families=np.array([CHIP_CLASSES[label] for label, _ in rows], "<U12"),
-        lengths_m=np.array([item[5] for _, item in rows], np.float32),
-        polarisation=np.full(len(rows), "VV", "<U2"),
-        pixel_spacing=np.full(len(rows), PIXEL_M, np.float32),
-    )
+    rows = [(label, name, item) for label, name in enumerate(CHIP_CLASSES) for item in found[name]]
+    return _assemble(rows, scenes)
