@@ -14,6 +14,10 @@ import numpy as np
 
 DEFAULT = "ms-cam"
 REFERENCE = "image"
+RANDOM = "random:"
+GATED = "grad-cam*image"
+MEAN_ELE = "ms-cam[ele=channel-mean]"
+UNRANKED = ("reference", "control")
 #: τ values shown in the BoxAcc(τ) table.
 TABLE_TAUS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
@@ -29,9 +33,21 @@ def fmt(value: Any, digits: int = 3) -> str:
 def label(key: str, row: dict[str, Any]) -> str:
     if row["kind"] == "reference":
         return "image s(I) (reference, no model)"
+    if row["kind"] == "control":
+        return f"*control*: {control_name(key)}"
     if key == DEFAULT:
         return "**ms-cam** (default)"
     return key
+
+
+def control_name(key: str) -> str:
+    if key.startswith(RANDOM):
+        return f"{key[len(RANDOM) :]} on the random model"
+    return {
+        GATED: "s(Grad-CAM)·s(I)",
+        MEAN_ELE: "MS-CAM, ω_ele = its channel mean",
+        REFERENCE: "image s(I)",
+    }.get(key, key)
 
 
 def table(
@@ -39,12 +55,13 @@ def table(
     columns: Sequence[tuple[str, Callable[[dict[str, Any]], Any], int, str]],
 ) -> list[str]:
     """A markdown table; columns are (header, getter, digits, better) with better in
-    {"high", "low", ""}: the best value of a column among the non-reference rows is bold."""
+    {"high", "low", ""}: the best value of a column among the methods (not the reference or the
+    controls) is bold."""
     header = ["variant", *(c[0] for c in columns)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     best: dict[int, float] = {}
     for j, (_, get, digits, better) in enumerate(columns):
-        values = [get(r) for k, r in rows if r["kind"] != "reference"]
+        values = [get(r) for k, r in rows if r["kind"] not in UNRANKED]
         values = [round(v, digits) for v in values if isinstance(v, float)]
         if better and values:
             best[j] = max(values) if better == "high" else min(values)
@@ -56,7 +73,7 @@ def table(
             if (
                 j in best
                 and isinstance(value, float)
-                and row["kind"] != "reference"
+                and row["kind"] not in UNRANKED
                 and round(value, digits) == best[j]
             ):
                 text = f"**{text}**"
@@ -91,6 +108,7 @@ def _tp(row: dict[str, Any], criterion: str) -> str | None:
 def markdown(report: dict[str, Any]) -> str:
     s, m, a = report["settings"], report["machine"], report["analysis"]
     rows = list(report["variants"].items())
+    control_rows = list(report.get("controls", {}).items())
     f = s["faithfulness"]
     ships_per_scene = ", ".join(f"{sc['name']}: {sc['ships']}" for sc in s["scenes"])
     lines = ["# Method comparison on SAR: every CAM method and every MS-CAM option", ""]
@@ -156,9 +174,12 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "## Localisation on ship chips (WSOL)",
         "",
-        "Best of each column in bold (the image reference is not ranked). *Δ vs default*: "
-        "MaxBoxAcc minus MS-CAM default's, with the 95 % interval of a paired bootstrap over the "
-        f"ship chips ({a.get('bootstrap_resamples')} resamples, τ chosen again in each).",
+        "Best of each column in bold (the image reference and the controls are not ranked). "
+        "*Δ vs default*: MaxBoxAcc minus MS-CAM default's, with the 95 % interval of a paired "
+        f"bootstrap over the ship chips ({a.get('bootstrap_resamples')} resamples, τ chosen again "
+        "in each). *Beats controls?*: whether the method's MaxBoxAcc / PxAP beats every sanity "
+        "control (its own maps on a randomised model, s(I), s(Grad-CAM)·s(I)), with 95 % "
+        "confidence; see *Sanity controls* below. Only a *yes* is localisation the model did.",
         "",
     ]
     w = "wsol"
@@ -170,7 +191,17 @@ def markdown(report: dict[str, Any]) -> str:
         d, (low, high) = vs[key]["d_max_box_acc"], vs[key]["d_max_box_acc_ci95"]
         return f"{d:+.3f} [{low:+.3f}, {high:+.3f}]"
 
-    rows_with_keys = [(k, {**r, "_key": k}) for k, r in rows]
+    verdicts = a.get("controls", {})
+
+    def beats(key: str) -> str | None:
+        if key not in verdicts:
+            return None
+        v = verdicts[key]
+        return " / ".join(
+            "yes" if v[f"beats_controls_{metric}"] else "no" for metric in ("max_box_acc", "pxap")
+        )
+
+    rows_with_keys = [(k, {**r, "_key": k}) for k, r in rows + control_rows]
     lines += table(rows_with_keys, [
         ("MaxBoxAcc", _get(w, "max_box_acc"), 3, "high"),
         ("Δ vs default [95 % CI]", lambda r: delta(r["_key"]), 3, ""),
@@ -183,7 +214,9 @@ def markdown(report: dict[str, Any]) -> str:
         ("MaxBoxAcc small", _get(w, "max_box_acc_small"), 3, "high"),
         ("MaxBoxAcc large", _get(w, "max_box_acc_large"), 3, "high"),
         ("ms / tile", _get("time", "ms_per_tile"), 2, "low"),
+        ("beats controls? (MaxBoxAcc / PxAP)", lambda r: beats(r["_key"]), 0, ""),
     ])  # fmt: skip
+    lines += sanity_section(report, control_rows)
     lines += [
         "",
         "## BoxAcc(τ) at δ = 0.5: the pixel-threshold analysis",
@@ -279,16 +312,24 @@ def markdown(report: dict[str, Any]) -> str:
             + "."
         )
     spread = a["gradient"]["max_relative_spatial_range"]
-    spread_text = "0 (exactly constant)" if spread == 0 else f"{spread:.2g}"
-    lines.append(
-        f"- The gradient `∂y_ship/∂A` at the target layer varies over space by at most "
-        f"{spread_text} of its largest magnitude: the head "
-        "is global average pooling and a linear layer, so `g_k = w_ship,k / (h·w)` is one "
-        "number per channel. Grad-CAM, XGrad-CAM and HiResCAM reduce to the same map, and "
-        "MS-CAM's element-wise weight `ReLU(g)` only keeps or drops whole channels "
-        f"({100 * (a['ship_fc_weights_negative_share'] or 0):.0f} % of the ship weights are "
-        "negative)."
-    )
+    if spread < 1e-6:
+        spread_text = "0 (exactly constant)" if spread == 0 else f"{spread:.2g}"
+        negative = a.get("ship_fc_weights_negative_share")
+        lines.append(
+            f"- The gradient `∂y_ship/∂A` at the target layer varies over space by at most "
+            f"{spread_text} of its largest magnitude: the head "
+            "is global average pooling and a linear layer, so `g_k = w_ship,k / (h·w)` is one "
+            "number per channel. Grad-CAM, XGrad-CAM and HiResCAM reduce to the same map, and "
+            "MS-CAM's element-wise weight `ReLU(g)` only keeps or drops whole channels"
+            + (f" ({100 * negative:.0f} % of the ship weights are negative)." if negative else ".")
+        )
+    else:
+        lines.append(
+            f"- The gradient `∂y_ship/∂A` at the target layer varies over space (its largest "
+            f"range within a channel is {spread:.2g} of its largest magnitude): the layers above "
+            "the target layer keep spatial structure, so MS-CAM's element-wise weight `ReLU(g)` "
+            "carries spatial information."
+        )
     h, wd = a["feature_map_size"]
     lines.append(
         f"- The target layer's map is {h}×{wd} for a 64-pixel chip: one cell spans "
@@ -308,6 +349,139 @@ def markdown(report: dict[str, Any]) -> str:
             )
     lines.append("")
     return "\n".join(lines)
+
+
+def _interval(d: dict[str, Any] | None, metric: str) -> str | None:
+    if d is None or f"d_{metric}" not in d:
+        return None
+    low, high = d[f"d_{metric}_ci95"]
+    mark = "" if low > 0 else " ✗"
+    return f"{d[f'd_{metric}']:+.3f} [{low:+.3f}, {high:+.3f}]{mark}"
+
+
+def _names(keys: Sequence[str]) -> str:
+    return ", ".join(keys) if keys else "none"
+
+
+def sanity_section(report: dict[str, Any], control_rows: list[tuple[str, dict[str, Any]]]) -> list:
+    """The sanity controls: their own numbers, each method against them, and what they show."""
+    a, variants = report["analysis"], {**report["variants"], **report.get("controls", {})}
+    verdicts = a.get("controls")
+    if not verdicts:
+        return []
+    randomised = a.get("random_model", {})
+    lines = [
+        "",
+        "## Sanity controls: is the localisation the model's? (Adebayo et al. 2018)",
+        "",
+        "An explanation that does not change when the model's weights are destroyed does not "
+        "explain the model. Controls, on the same ship chips and boxes: **every method on a "
+        "fully randomised copy of the model** (every layer re-initialised as at construction, "
+        f"seed {randomised.get('seed')}; BatchNorm statistics reset), **the image alone s(I)**, "
+        "**s(Grad-CAM)·s(I)**, and **MS-CAM with ω_ele replaced by its per-channel spatial "
+        "mean** (the element-wise weight's spatial pattern removed). The randomised model is "
+        f"right on {100 * randomised.get('accuracy_on_chips', 0):.1f} % of the chips (4 classes) "
+        f"and calls {100 * randomised.get('ship_chips_predicted_ship', 0):.1f} % of the ship "
+        "chips `ship`: its function is destroyed. *Spearman*: rank correlation of each chip's "
+        "map on the random model with its map on the trained model, mean over the chips (1: "
+        "the same ranking; Adebayo et al. read a high value as failing the check). Controls are "
+        "scored on the chips only, not on the scenes (the scene pipeline's prescreen needs the "
+        "trained model).",
+        "",
+    ]
+    lines += table(control_rows, [
+        ("MaxBoxAcc", _get("wsol", "max_box_acc"), 3, ""),
+        ("PxAP", _get("wsol", "pxap"), 3, ""),
+        ("pointing", _get("wsol", "pointing_game"), 3, ""),
+        ("Spearman with trained", _get("spearman_with_trained"), 2, ""),
+    ])  # fmt: skip
+    for metric, title in (("max_box_acc", "MaxBoxAcc"), ("pxap", "PxAP")):
+        lines += [
+            "",
+            f"{title} of each method minus each control's (paired bootstrap over the ship chips, "
+            f"95 % interval; ✗: the interval does not lie above 0):",
+            "",
+            f"| method | {title} | vs own maps, random model | vs s(I) | vs s(Grad-CAM)·s(I) | "
+            "beats controls? |",
+            "|---|---|---|---|---|---|",
+        ]
+        for key, v in verdicts.items():
+            own = v["vs"].get(RANDOM + key.partition("[")[0])
+            cells = [
+                key,
+                fmt(variants[key]["wsol"][metric]),
+                _interval(own, metric),
+                _interval(v["vs"].get(REFERENCE), metric),
+                _interval(v["vs"].get(GATED), metric),
+                "**yes**" if v[f"beats_controls_{metric}"] else "no",
+            ]
+            lines.append("| " + " | ".join(fmt(c) for c in cells) + " |")
+    lines += ["", "What the controls show:", ""]
+    rho = {
+        k[len(RANDOM) :]: r.get("spearman_with_trained")
+        for k, r in control_rows
+        if k.startswith(RANDOM)
+    }
+    shown = ", ".join(f"{k} {fmt(v, 2)}" for k, v in rho.items())
+    lines.append(f"- Spearman of the maps on the random model with the trained maps: {shown}.")
+    kept = [k for k, v in rho.items() if v is not None and v >= 0.5]
+    if kept:
+        lines.append(
+            f"- {_names(kept)} keep a rank correlation of 0.5 or more with their trained maps "
+            "after every weight is destroyed: much of what they show is the image, not the model."
+        )
+    for metric, title in (("max_box_acc", "MaxBoxAcc"), ("pxap", "PxAP")):
+        passed = [k for k, v in verdicts.items() if v[f"beats_controls_{metric}"]]
+        lost = [
+            k
+            for k, v in verdicts.items()
+            if not v[f"beats_controls_{metric}"]
+            and any(d[f"d_{metric}_ci95"][1] < 0 for c, d in v["vs"].items() if c != MEAN_ELE)
+        ]
+        line = f"- {title}: methods that beat every control: **{_names(passed)}**."
+        if lost:
+            line += (
+                f" Worse than at least one control (the whole interval below 0): {_names(lost)}."
+            )
+        lines.append(line)
+    image = variants.get(REFERENCE, {}).get("wsol", {})
+    gated = variants.get(GATED, {}).get("wsol", {})
+    if image and gated:
+        lines.append(
+            f"- The image alone, s(I), reaches MaxBoxAcc {fmt(image.get('max_box_acc'))} and "
+            f"PxAP {fmt(image.get('pxap'))}; s(Grad-CAM)·s(I) {fmt(gated.get('max_box_acc'))} and "
+            f"{fmt(gated.get('pxap'))}."
+        )
+    mean_ele = verdicts.get(DEFAULT, {}).get("vs", {}).get(MEAN_ELE)
+    if mean_ele is not None:
+        same = any(DEFAULT in g and MEAN_ELE in g for g in a.get("identical_ship_maps", []))
+        if same:
+            lines.append(
+                "- MS-CAM's maps are identical to the ablation with ω_ele replaced by its "
+                "channel mean: on this model the element-wise weight adds nothing."
+            )
+        else:
+            lines.append(
+                "- MS-CAM minus the ablation with ω_ele replaced by its channel mean: MaxBoxAcc "
+                f"{_interval(mean_ele, 'max_box_acc')}, PxAP {_interval(mean_ele, 'pxap')} "
+                "(above 0: the element-wise weight's spatial pattern helps)."
+            )
+    passed_any = [
+        k
+        for k, v in verdicts.items()
+        if v["beats_controls_max_box_acc"] or v["beats_controls_pxap"]
+    ]
+    if passed_any:
+        lines.append(
+            f"- So only {_names(passed_any)} localise ships beyond what the image and a random "
+            "model give; every other method's localisation numbers above do not measure the model."
+        )
+    else:
+        lines.append(
+            "- So no method localises ships measurably better than the image and a random model "
+            "do: on this model the localisation numbers above measure the image, not the model."
+        )
+    return lines
 
 
 # -- plots -----------------------------------------------------------------------------------------
@@ -391,7 +565,7 @@ def boxacc_plot(figure_class: Any, report: dict[str, Any], path: Path) -> None:
         (
             left,
             "every method, default options",
-            [k for k, r in variants.items() if r["kind"] != "option"],
+            [k for k, r in variants.items() if r["kind"] in ("method", "reference")],
         ),
         (
             right,

@@ -21,6 +21,12 @@ from training (the default model was trained on chips of seeds 0 and 10000):
   gradient varies in space, the pointing game and MaxBoxAcc by ship size, and an image-only
   reference map `s(I)` (no model at all) that shows how much of the localisation the image gate
   alone gives.
+- **Sanity controls** (Adebayo et al. 2018; WSOL on the ship chips only): every method on a fully
+  randomised copy of the model (`mscam.eval.sanity.fully_randomised`, each layer re-initialised
+  as at construction), `s(I)`, `s(Grad-CAM)·s(I)`, and MS-CAM with `ω_ele` replaced by its
+  per-channel spatial mean. A method's localisation counts as the model's only where the 95 %
+  paired-bootstrap interval of its difference to each of its controls (its own randomised-model
+  maps, `s(I)`, `s(Grad-CAM)·s(I)`) lies above 0.
 
 Writes `results.json` (everything, the curves included), `results.md` (the tables, machine, seeds,
 sizes, baseline), `boxacc_curve.png`, `scene_f1_curve.png` and `examples.png`.
@@ -61,8 +67,9 @@ from mscam.eval import (
     perturbation_curve,
     pxap,
 )
+from mscam.eval.sanity import ChannelMeanMSCAM, fully_randomised, image_gated_gradcam, spearman
 from mscam.models import load_model
-from mscam.models.train import to_input, windows
+from mscam.models.train import to_input
 from mscam.sar.chips import build_chips
 from torch import Tensor, nn
 
@@ -71,6 +78,9 @@ SCENE_SEEDS = (777_001, 777_002)
 SCENE_PROFILES = ("calm", "coastal", "dense")
 DEFAULT_SCENE_THRESHOLD = 0.5  # SceneSettings().threshold
 REFERENCE = "image"  # the image-only reference map s(I): no model
+RANDOM = "random:"  # a method on the fully randomised model: `random:grad-cam`
+GATED = "grad-cam*image"  # the control s(Grad-CAM)·s(I)
+MEAN_ELE = "ms-cam[ele=channel-mean]"  # MS-CAM with ω_ele replaced by its channel mean
 SHIP, SEA = "ship", "sea"
 
 
@@ -91,6 +101,8 @@ class Variant:
     def kind(self) -> str:
         if self.method == REFERENCE:
             return "reference"
+        if self.method.startswith(RANDOM) or self.method in (GATED, MEAN_ELE):
+            return "control"
         return "option" if self.options else "method"
 
     def explainer(self, model: nn.Module, layer: str, batch_size: int = 64) -> Any:
@@ -116,6 +128,12 @@ def variants() -> list[Variant]:
     out.append(Variant("self-matching", (("channel_weight", "grad-cam"),)))
     out.append(Variant(REFERENCE))
     return out
+
+
+def controls() -> list[Variant]:
+    """The sanity controls beside `s(I)`: every method on the fully randomised model,
+    `s(Grad-CAM)·s(I)` and MS-CAM with `ω_ele` replaced by its per-channel mean."""
+    return [Variant(RANDOM + m) for m in mscam.METHODS] + [Variant(GATED), Variant(MEAN_ELE)]
 
 
 # -- small helpers ---------------------------------------------------------------------------------
@@ -184,10 +202,51 @@ def image_maps(x: Tensor) -> Tensor:
     return matching_image(x, tuple(x.shape[-2:]))
 
 
-def compute_maps(variant: Variant, model: nn.Module, layer: str, x: Tensor, targets: Tensor):
+def compute_maps(
+    variant: Variant,
+    model: nn.Module,
+    layer: str,
+    x: Tensor,
+    targets: Tensor,
+    random_model: nn.Module | None = None,
+):
     if variant.method == REFERENCE:
         return image_maps(x)
+    if variant.method == GATED:
+        return image_gated_gradcam(compute_maps(Variant("grad-cam"), model, layer, x, targets), x)
+    if variant.method == MEAN_ELE:
+        return ChannelMeanMSCAM(model, layer, batch_size=64).compute(x, targets).maps.detach()
+    if variant.method.startswith(RANDOM):
+        assert random_model is not None
+        base = Variant(variant.method[len(RANDOM) :])
+        return compute_maps(base, random_model, layer, x, targets)
     return variant.explainer(model, layer).compute(x, targets).maps.detach()
+
+
+def pixel_histograms(maps: Tensor, masks: np.ndarray) -> np.ndarray:
+    """Per chip, how many ship (index 0) and other (1) pixels pass exactly k thresholds of the
+    PxAP grid: (N, 2, T + 1), so the PxAP of any resample of chips is a weighted sum (the
+    histograms of `mscam.eval.PixelPRCurve`, kept per chip)."""
+    values = maps.detach().cpu().double().numpy()
+    out = np.zeros((len(values), 2, len(THRESHOLDS) + 1), np.int64)
+    for chip, value, mask in zip(out, values, masks):
+        passed = np.searchsorted(THRESHOLDS, value, side="right")
+        chip[0] = np.bincount(passed[mask], minlength=len(THRESHOLDS) + 1)
+        chip[1] = np.bincount(passed[~mask], minlength=len(THRESHOLDS) + 1)
+    return out
+
+
+def pxap_of_histograms(histograms: np.ndarray) -> np.ndarray:
+    """PxAP (`mscam.eval.pxap`'s formula) of summed histograms (..., 2, T + 1)."""
+    tp = np.cumsum(histograms[..., 0, ::-1], axis=-1)[..., ::-1][..., 1:]
+    fp = np.cumsum(histograms[..., 1, ::-1], axis=-1)[..., ::-1][..., 1:]
+    positives = histograms[..., 0, :].sum(axis=-1, keepdims=True)
+    predicted = tp + fp
+    precision = np.where(predicted > 0, tp / np.maximum(predicted, 1), 1.0)
+    recall = tp / np.maximum(positives, 1)
+    precision, recall = precision[..., ::-1], recall[..., ::-1]
+    steps = np.diff(recall, axis=-1, prepend=0.0)
+    return np.sum(precision * steps, axis=-1)
 
 
 # -- WSOL ------------------------------------------------------------------------------------------
@@ -493,36 +552,87 @@ def gradient_variation(model: nn.Module, layer: str, x: Tensor, target: int) -> 
 
 
 def paired_bootstrap(
-    per_chip: dict[str, dict[str, np.ndarray]], reference: str, resamples: int, seed: int = 0
+    per_chip: dict[str, dict[str, np.ndarray]],
+    reference: str,
+    resamples: int,
+    seed: int = 0,
+    keys: Sequence[str] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Each variant's MaxBoxAcc and pointing game minus `reference`'s, with 95 % percentile
-    intervals of a paired bootstrap over the ship chips (the same resampled chips for both; the
-    τ of MaxBoxAcc is chosen again in every resample)."""
+    """Each variant's (of `keys`, default all) MaxBoxAcc, pointing game and PxAP minus
+    `reference`'s, with 95 % percentile intervals of a paired bootstrap over the ship chips (the
+    same resampled chips for both, the same resamples for every call; the τ of MaxBoxAcc is
+    chosen again in every resample)."""
     n = len(per_chip[reference]["pointing"])
     index = np.random.default_rng(seed).integers(0, n, (resamples, n))
+    # How often each chip is drawn in each resample: a resample's mean is a weighted sum.
+    weights = np.stack([np.bincount(i, minlength=n) for i in index]).astype(np.float64) / n
 
     def max_box_acc(v1: np.ndarray) -> np.ndarray:
-        hits = (v1 >= 0.5).astype(np.float32)
-        return np.stack([hits[i].mean(axis=0).max() for i in index])
+        return (weights @ (v1 >= 0.5).astype(np.float64)).max(axis=1)
 
     def pointing(hits: np.ndarray) -> np.ndarray:
-        return hits.astype(np.float32)[index].mean(axis=1)
+        return weights @ hits.astype(np.float64)
 
-    base_acc = max_box_acc(per_chip[reference]["v1"])
-    base_point = pointing(per_chip[reference]["pointing"])
+    def pixel_ap(histograms: np.ndarray) -> np.ndarray:
+        summed = np.einsum("rn,nct->rct", weights * n, histograms.astype(np.float64))
+        return pxap_of_histograms(summed)
+
+    base = per_chip[reference]
+    base_acc, base_point = max_box_acc(base["v1"]), pointing(base["pointing"])
+    base_ap = pixel_ap(base["pixels"]) if "pixels" in base else None
     out = {}
-    for key, arrays in per_chip.items():
+    for key in keys if keys is not None else list(per_chip):
+        arrays = per_chip[key]
         if key == reference:
             continue
         d_acc = max_box_acc(arrays["v1"]) - base_acc
         d_point = pointing(arrays["pointing"]) - base_point
         out[key] = {
             "d_max_box_acc": float(box_accuracy(arrays["v1"], 0.5).max()
-                                   - box_accuracy(per_chip[reference]["v1"], 0.5).max()),
+                                   - box_accuracy(base["v1"], 0.5).max()),
             "d_max_box_acc_ci95": np.percentile(d_acc, [2.5, 97.5]).tolist(),
-            "d_pointing": float(arrays["pointing"].mean() - per_chip[reference]["pointing"].mean()),
+            "d_pointing": float(arrays["pointing"].mean() - base["pointing"].mean()),
             "d_pointing_ci95": np.percentile(d_point, [2.5, 97.5]).tolist(),
         }  # fmt: skip
+        if base_ap is not None and "pixels" in arrays:
+            d_ap = pixel_ap(arrays["pixels"]) - base_ap
+            out[key]["d_pxap"] = float(
+                pxap_of_histograms(arrays["pixels"].sum(axis=0))
+                - pxap_of_histograms(base["pixels"].sum(axis=0))
+            )
+            out[key]["d_pxap_ci95"] = np.percentile(d_ap, [2.5, 97.5]).tolist()
+    return out
+
+
+def control_keys(key: str) -> list[str]:
+    """The controls a method's localisation must beat: its own maps on the randomised model and
+    the image-only maps; MS-CAM also its channel-mean `ω_ele` ablation."""
+    method = key.partition("[")[0]
+    keys = [RANDOM + method, REFERENCE, GATED]
+    return [*keys, MEAN_ELE] if key == "ms-cam" else keys
+
+
+def beats_controls(
+    per_chip: dict[str, dict[str, np.ndarray]], methods: Sequence[str], resamples: int
+) -> dict[str, dict[str, Any]]:
+    """For each method: its differences to each control (paired bootstrap) and whether it beats
+    them all, per metric: the lower end of every 95 % interval above 0."""
+    out = {}
+    for key in methods:
+        against = {
+            control: paired_bootstrap(per_chip, control, resamples, keys=[key])[key]
+            for control in control_keys(key)
+            if control in per_chip
+        }
+        # The channel-mean ablation asks whether ω_ele helps MS-CAM, not whether the model does.
+        model_controls = {c: d for c, d in against.items() if c != MEAN_ELE}
+        out[key] = {
+            "vs": against,
+            "beats_controls_max_box_acc": all(
+                d["d_max_box_acc_ci95"][0] > 0 for d in model_controls.values()
+            ),
+            "beats_controls_pxap": all(d["d_pxap_ci95"][0] > 0 for d in model_controls.values()),
+        }
     return out
 
 
@@ -570,7 +680,8 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     # The faithfulness baseline: the per-channel mean of the sea chips, in model input units.
     sea_x = x_all[chips.labels == sea]
     baseline = sea_x.mean(dim=(0, 2, 3))
-    baseline_db = [lo + float(v) * (hi - lo) for v, (lo, hi) in zip(baseline, windows())]
+    windows = card.preprocessing["windows"]  # the dB window of each input channel
+    baseline_db = [lo + float(v) * (hi - lo) for v, (lo, hi) in zip(baseline, windows)]
 
     # The faithfulness set: a subset of the ship chips (ship class), plus land and bright chips
     # (their true class). Its ship part reuses the WSOL maps (same chips, same class).
@@ -609,8 +720,10 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
             "options": dict(variant.options),
             "kind": variant.kind,
         }
-        per_chip[variant.key] = {}
+        per_chip[variant.key] = {"pixels": pixel_histograms(maps, masks)}
         row["wsol"] = wsol_metrics(maps, boxes, masks, pred_ship, ship, per_chip[variant.key])
+        assert abs(pxap_of_histograms(per_chip[variant.key]["pixels"].sum(axis=0))
+                   - row["wsol"]["pxap"]) < 1e-9  # fmt: skip
         other_maps = compute_maps(variant, model, layer, x_other, other_targets)
         faith_maps = torch.cat([maps[faith_ship], other_maps])
         row["faithfulness"] = faithfulness(
@@ -624,6 +737,32 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
             f"  {variant.key}: MaxBoxAcc {w['max_box_acc']:.3f} at τ {w['best_threshold']:.2f}, "
             f"PxAP {w['pxap']:.3f} ({row['eval_seconds']:.0f} s)"
         )
+
+    say("sanity controls: every method on a fully randomised model, s(Grad-CAM)·s(I), MS-CAM "
+        "with ω_ele's channel mean (ship chips, WSOL only)")  # fmt: skip
+    random_model = fully_randomised(model, x_ship[:1], seed=args.seed)
+    random_predicted = predict(random_model, x_all).argmax(dim=1)
+    control_results: dict[str, dict[str, Any]] = {}
+    for variant in controls():
+        tick = time.perf_counter()
+        maps = compute_maps(variant, model, layer, x_ship, ship_targets, random_model)
+        ship_maps[variant.key] = maps
+        row = {"method": variant.method, "options": {}, "kind": "control"}
+        per_chip[variant.key] = {"pixels": pixel_histograms(maps, masks)}
+        randomised = variant.method.startswith(RANDOM)
+        predictions = random_predicted[ship_index].numpy() if randomised else pred_ship
+        row["wsol"] = wsol_metrics(maps, boxes, masks, predictions, ship, per_chip[variant.key])
+        if randomised:
+            rho = spearman(ship_maps[variant.method[len(RANDOM) :]], maps)
+            row["spearman_with_trained"] = (
+                float(np.nanmean(rho)) if np.isfinite(rho).any() else None
+            )
+            row["constant_maps"] = int(np.sum(~np.isfinite(rho)))
+        row["eval_seconds"] = time.perf_counter() - tick
+        control_results[variant.key] = row
+        w = row["wsol"]
+        extra = f", Spearman with trained {row['spearman_with_trained']}" if randomised else ""
+        say(f"  {variant.key}: MaxBoxAcc {w['max_box_acc']:.3f}, PxAP {w['pxap']:.3f}{extra}")
 
     scene_info: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="mscam-eval-") as tmp:
@@ -650,7 +789,21 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     fc = getattr(model, "fc", None)
     analysis = {
         "identical_ship_maps": identical_groups(ship_maps),
-        "vs_default": paired_bootstrap(per_chip, "ms-cam", args.bootstrap),
+        "vs_default": paired_bootstrap(
+            per_chip, "ms-cam", args.bootstrap, keys=[v.key for v in todo]
+        ),
+        "controls": beats_controls(
+            per_chip, [v.key for v in todo if v.kind == "method"], args.bootstrap
+        ),
+        "random_model": {
+            "seed": args.seed,
+            "reinitialisation": "every layer as at construction (reset_parameters); BatchNorm "
+            "weight 1, bias 0, running mean 0, variance 1",
+            "accuracy_on_chips": float((random_predicted == labels).double().mean()),
+            "ship_chips_predicted_ship": float(
+                np.mean(random_predicted[ship_index].numpy() == ship)
+            ),
+        },
         "bootstrap_resamples": args.bootstrap,
         "gradient": gradient_variation(model, layer, x_ship[:64], ship),
         "ship_fc_weights_negative_share": (
@@ -707,6 +860,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
         },
         "machine": machine,
         "variants": results,
+        "controls": control_results,
         "analysis": analysis,
     }
     machine["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
@@ -716,7 +870,11 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     examples = {
         "vv_db": chips.x[ship_index[shown], 0],
         "boxes": [boxes[i] for i in shown],
-        "maps": {k: m[shown].numpy() for k, m in ship_maps.items() if not results[k]["options"]},
+        "maps": {
+            k: m[shown].numpy()
+            for k, m in ship_maps.items()
+            if k in results and results[k]["kind"] in ("method", "reference")
+        },
     }
     return report, examples
 
