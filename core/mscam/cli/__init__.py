@@ -12,8 +12,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from mscam import __version__
 from mscam.errors import MscamError, Terminated
@@ -54,12 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def route_gdal_messages() -> None:
-    """GDAL's messages as log records: warnings as warnings; failures at debug level, since the
-    exception that follows carries them into the one-line error."""
+@contextmanager
+def gdal_messages_logged() -> Iterator[None]:
+    """GDAL's messages as log records for the block: warnings as warnings; failures at debug
+    level, since the exception that follows carries them into the one-line error."""
     try:
         from osgeo import gdal
     except ImportError:  # pragma: no cover - depends on the machine
+        yield
         return
 
     def handler(level: int, number: int, message: str) -> None:
@@ -71,6 +75,29 @@ def route_gdal_messages() -> None:
             log.debug("GDAL: %s", message)
 
     gdal.PushErrorHandler(handler)
+    try:
+        yield
+    finally:
+        gdal.PopErrorHandler()
+
+
+@contextmanager
+def sigterm_handled() -> Iterator[None]:
+    """SIGTERM raises `Terminated` in the block (so the same cleanup as Ctrl-C runs); the
+    previous handler is put back after it (tests call `main` in-process)."""
+    import threading
+
+    from mscam.scene.outputs import install_signal_handlers
+
+    if threading.current_thread() is not threading.main_thread():  # signals are the main's
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    install_signal_handlers()
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -80,12 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="mscam: %(levelname)s: %(message)s",
         stream=sys.stderr,
     )
-    from mscam.scene.outputs import install_signal_handlers
-
-    install_signal_handlers()
-    route_gdal_messages()
     try:
-        return int(args.run(args) or 0)
+        with sigterm_handled(), gdal_messages_logged():
+            return int(args.run(args) or 0)
     except MscamError as exc:
         print(f"mscam: error: {exc}", file=sys.stderr)
         return 1

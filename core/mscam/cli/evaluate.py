@@ -105,8 +105,11 @@ def plot_curves(result: dict[str, Any], path: str) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     from mscam.eval.scene import evaluate_scene
+    from mscam.scene.outputs import check_outputs
     from mscam.scene.raster import atomic_output
 
+    # Before the scoring: the outputs are writable, distinct, and neither is an input.
+    check_outputs({"--json": args.json_out, "--plot": args.plot}, [args.heatmap, args.truth])
     result = evaluate_scene(args.heatmap, args.truth, args.thresholds, layer=args.layer)
     text = json.dumps(result, indent=2)
     if args.json_out:

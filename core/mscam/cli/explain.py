@@ -114,12 +114,9 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         pixel_spacing=args.pixel_spacing,
     )
-    try:
-        result = explain_scene(
-            args.input, args.heatmap, args.boxes, settings, progress=stderr_progress(args.quiet)
-        )
-    except TypeError as exc:  # an option the method does not take
-        raise InputError(f"bad --option for {args.method}: {exc}") from None
+    result = explain_scene(
+        args.input, args.heatmap, args.boxes, settings, progress=stderr_progress(args.quiet)
+    )
     print(
         f"heatmap: {result.heatmap} ({result.tiles} tiles, {result.hot_tiles} hot, "
         f"{result.skipped_tiles} skipped as nodata, {result.seconds:.1f} s on {result.device})"

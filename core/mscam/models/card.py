@@ -48,6 +48,10 @@ _DOTTED_NAME = re.compile(r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$")
 # The card fixes these from ``input_channels`` and ``classes``; a kwarg could only contradict them.
 _DERIVED_KWARGS = ("in_channels", "num_classes")
 _MIN_CHIP_SIZE = 8
+# Bounds on what a card may ask for: a chip of 4096² is already 64 MiB a band before any layer,
+# and a card is a few hundred bytes (a megabyte of JSON is no card, or a nesting attack).
+MAX_CHIP_SIZE = 4096
+MAX_CARD_BYTES = 2**20
 
 
 def _fail(field: str, problem: str) -> ModelError:
@@ -210,6 +214,8 @@ class ModelCard:
             raise _fail("chip_size", f"must be an integer, got {_type_name(self.chip_size)}")
         if self.chip_size < _MIN_CHIP_SIZE:
             raise _fail("chip_size", f"must be at least {_MIN_CHIP_SIZE}, got {self.chip_size}")
+        if self.chip_size > MAX_CHIP_SIZE:
+            raise _fail("chip_size", f"must be at most {MAX_CHIP_SIZE}, got {self.chip_size}")
 
         if not _DOTTED_NAME.match(self.target_layer):
             raise _fail(
@@ -330,11 +336,15 @@ class ModelCard:
         """Read and validate the card JSON at ``path``; errors name the file and the field."""
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            with path.open("rb") as handle:
+                raw = handle.read(MAX_CARD_BYTES + 1)
+            text = raw.decode("utf-8")
         except FileNotFoundError:
             raise ModelError(f"model card not found: {path}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ModelError(f"cannot read model card {path}: {exc}") from None
+        if len(raw) > MAX_CARD_BYTES:
+            raise ModelError(f"model card {path} is over {MAX_CARD_BYTES // 1024} KiB: not a card")
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -342,6 +352,8 @@ class ModelCard:
                 f"model card {path} is not valid JSON: {exc.msg} at line "
                 f"{exc.lineno}, column {exc.colno}"
             ) from None
+        except RecursionError:
+            raise ModelError(f"model card {path} nests too deeply to be a card") from None
         try:
             return cls.from_dict(data, external_architecture=external_architecture)
         except ModelError as exc:

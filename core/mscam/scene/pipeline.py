@@ -17,6 +17,7 @@ single-machine loop over windows.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -31,13 +32,15 @@ import torch
 
 from mscam import __version__
 from mscam.cam import create_explainer
-from mscam.errors import Cancelled, InputError, OutputError
+from mscam.cam.options import validate_options
+from mscam.errors import Cancelled, InputError, ModelError
 from mscam.models import LoadedModel, load_model
 from mscam.models.fusion import fold_batchnorm
 from mscam.models.select import bundled_model_for
 from mscam.scene.boxes import write_scene_boxes  # here too: its home before scene/boxes.py
 from mscam.scene.heatmap_writer import HEATMAP_NODATA, HeatmapWriter
 from mscam.scene.mosaic import BlendBlock, StreamingMosaic
+from mscam.scene.outputs import StagedOutputs, check_outputs, remove_stale_scratch
 from mscam.scene.preprocess import ScenePreprocessor
 from mscam.scene.raster import (
     RasterReader,
@@ -85,16 +88,72 @@ class SceneSettings:
             raise InputError(f"min-score must be in [0, 1], got {self.min_score}")
         if not 0.0 < self.threshold <= 1.0:
             raise InputError(f"threshold must be in (0, 1], got {self.threshold}")
-        if not 0.0 <= self.overlap < 1.0:
-            raise InputError(f"overlap must be in [0, 1), got {self.overlap}")
-        if self.batch is not None and self.batch < 1:
-            raise InputError(f"batch must be at least 1, got {self.batch}")
+        if not 0.0 <= self.overlap <= MAX_OVERLAP:
+            raise InputError(
+                f"overlap must be in [0, {MAX_OVERLAP}] (0.9 already runs 100x the tiles of no "
+                f"overlap), got {self.overlap}"
+            )
+        if self.batch is not None and not 1 <= self.batch <= MAX_BATCH:
+            raise InputError(f"batch must be in [1, {MAX_BATCH}], got {self.batch}")
+        validate_options(self.method, dict(self.method_options))
         if self.tile is not None and self.tile < 8:
             raise InputError(f"tile must be at least 8 pixels, got {self.tile}")
         if self.threads is not None and self.threads < 1:
             raise InputError(f"threads must be at least 1, got {self.threads}")
         if self.pixel_spacing is not None and not self.pixel_spacing > 0:
             raise InputError(f"pixel spacing must be positive, got {self.pixel_spacing}")
+
+
+MAX_OVERLAP = 0.9
+MAX_BATCH = 4096
+#: Pixels of one batch of tiles (batch × tile²): bounds the CNN's activations (a 64-px tile at
+#: width 32 holds ~0.5 MB of them per layer, so 2^22 pixels is ~0.5 GB a layer).
+MAX_BATCH_PIXELS = 2**22
+#: A grid with this many times the tiles of no overlap gets a warning before the run.
+MANY_TILES_FACTOR = 10
+
+
+def plan_batch(grid: TileGrid, batch: int, given: bool) -> int:
+    """Tiles per batch within `MAX_BATCH_PIXELS`: a default batch shrinks to fit, a batch the
+    user gave that does not fit is an error naming the largest that does."""
+    pixels = grid.tile_width * grid.tile_height
+    fits = MAX_BATCH_PIXELS // pixels
+    if fits < 1:
+        side = int(MAX_BATCH_PIXELS**0.5)
+        raise InputError(
+            f"a {grid.tile_width}x{grid.tile_height} tile is more than the {MAX_BATCH_PIXELS:,} "
+            f"pixels a batch may hold; use --tile {side} or less"
+        )
+    if batch <= fits:
+        return batch
+    if given:
+        raise InputError(
+            f"--batch {batch} of {grid.tile_width}x{grid.tile_height} tiles is "
+            f"{batch * pixels:,} pixels, more than the {MAX_BATCH_PIXELS:,} a batch may hold; "
+            f"use --batch {fits} or less"
+        )
+    return fits
+
+
+def check_tile_map(model: torch.nn.Module, layer: str, grid: TileGrid, channels: int) -> None:
+    """Refuse tiles so small that the target layer's map is a single cell: every CAM of such a
+    tile is flat, so its heat would be 0 however sure the model is."""
+    captured: dict[str, tuple[int, ...]] = {}
+    hook = model.get_submodule(layer).register_forward_hook(
+        lambda _m, _i, output: captured.update(shape=tuple(output.shape))
+    )
+    device = next(model.parameters()).device
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, channels, grid.tile_height, grid.tile_width, device=device))
+    finally:
+        hook.remove()
+    if min(captured["shape"][-2:]) < 2:
+        raise InputError(
+            f"a {grid.tile_width}x{grid.tile_height} tile gives the model's target layer a "
+            f"{captured['shape'][-2]}x{captured['shape'][-1]} map: too coarse to localise "
+            "anything; use a larger --tile"
+        )
 
 
 #: Tiles per batch when none is given. On CPU, small batches keep the activations in the caches:
@@ -168,7 +227,7 @@ class SceneJob:
     def __init__(self, scene: str | Path, settings: SceneSettings) -> None:
         self.scene = Path(scene)
         self.settings = settings
-        self.reader = RasterReader(self.scene)  # first: a bad input fails before the model loads
+        self.reader = RasterReader(scene)  # first: a bad input fails before the model loads
         self.device = resolve_device(settings.device)
         self.batch = settings.batch or default_batch(self.device)
         # No --model: the bundled model that fits the scene's polarisations (dual- or single-pol).
@@ -211,6 +270,21 @@ class SceneJob:
         self.explainer = create_explainer(
             settings.method, self.model, card.target_layer, **dict(settings.method_options)
         )
+        self.batch = plan_batch(self.grid, self.batch, settings.batch is not None)
+        if min(self.grid.tile_width, self.grid.tile_height) < card.chip_size:
+            check_tile_map(self.model, card.target_layer, self.grid, card.in_channels)
+        plain = TileGrid(self.grid.width, self.grid.height, self.grid.tile, 0.0)
+        if len(self.grid) > MANY_TILES_FACTOR * len(plain):
+            log.warning(
+                "overlap %s makes %d tiles of %dx%d (%.0fx the %d of no overlap): the run takes "
+                "that much longer",
+                settings.overlap,
+                len(self.grid),
+                self.grid.tile_width,
+                self.grid.tile_height,
+                len(self.grid) / len(plain),
+                len(plain),
+            )
 
     def process_window(self, window: TileWindow, cancel: CancelCheck | None = None) -> WindowResult:
         """Read the window's rows, explain its tiles and blend them into a `BlendBlock`."""
@@ -267,6 +341,12 @@ class SceneJob:
         out = self.explainer.compute(batch, self.target_index, keep=prescreen)
         probability = torch.softmax(out.logits.float(), dim=1)[:, self.target_index]
         heat = out.maps * probability[:, None, None] * out.kept[:, None, None]
+        finite = torch.isfinite(out.logits).all(dim=1) & torch.isfinite(heat).flatten(1).all(1)
+        if not bool(finite.all()):
+            raise ModelError(
+                f"the model's output is not finite (NaN or inf) on {int((~finite).sum())} of "
+                f"{len(finite)} tiles: its weights hold NaN/inf, or they overflow on this input"
+            )
         return heat.cpu().numpy(), probability.cpu().numpy()
 
     def windows(self) -> list[TileWindow]:
@@ -282,7 +362,10 @@ class SceneJob:
             "model": f"{card.name} {card.version}",
             **({"model_choice": self.model_choice.note} if self.model_choice else {}),
             "target_class": self.target_class,
-            "tile": str(self.grid.tile),
+            # The tile actually used: a --tile larger than the scene is cut to it.
+            "tile": str(self.grid.tile_width)
+            if self.grid.tile_width == self.grid.tile_height
+            else f"{self.grid.tile_width}x{self.grid.tile_height}",
             "overlap": str(self.settings.overlap),
             "min_score": str(self.settings.min_score),
             "scaling": "probability * minmax(CAM) per tile, sin^2-window blend",
@@ -334,19 +417,29 @@ def explain_scene(
     """
     settings = settings or SceneSettings()
     started = time.perf_counter()
-    heatmap, scene = Path(heatmap), Path(scene)
+    # The scene's name as given: GDAL paths (/vsizip//abs/a.zip/x.tif) must not go through Path.
+    scene = os.fspath(scene)
+    heatmap = Path(heatmap)
     boxes = None if boxes is None else Path(boxes)
-    for output in (heatmap, boxes):
-        if output is None:
-            continue
-        if output.resolve() == scene.resolve():
-            raise OutputError(f"refusing to overwrite the input {scene}")
-        if output.exists() and not overwrite:
-            raise OutputError(f"{output} exists")
-        if not output.absolute().parent.is_dir():
-            raise OutputError(f"cannot write {output}: folder {output.parent} does not exist")
-    with torch_threads(settings.threads):
-        return _explain_scene(scene, heatmap, boxes, settings, progress, cancel, started)
+    # Before any work: every output writable, distinct, and none a file the inputs read.
+    check_outputs(
+        {"heatmap": heatmap, "boxes": boxes},
+        [scene, settings.model, settings.architecture_file],
+        overwrite=overwrite,
+    )
+    for folder in {heatmap.absolute().parent, *([boxes.absolute().parent] if boxes else [])}:
+        remove_stale_scratch(folder)
+    # Both outputs are written under scratch names and renamed together at the end: a failed,
+    # cancelled or killed run leaves the previous heatmap and boxes as they were.
+    with torch_threads(settings.threads), StagedOutputs() as staged:
+        staged_heatmap = Path(staged.add(heatmap))
+        staged_boxes = None if boxes is None else Path(staged.add(boxes))
+        result = _explain_scene(
+            scene, staged_heatmap, staged_boxes, settings, progress, cancel, started
+        )
+        staged.commit()
+    result.heatmap, result.boxes = heatmap, boxes
+    return result
 
 
 @contextmanager

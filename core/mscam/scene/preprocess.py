@@ -15,7 +15,13 @@ import numpy as np
 from mscam.errors import InputError
 from mscam.models import ModelCard
 from mscam.models.select import match_roles
-from mscam.sar.units import db_window, detect_band_roles, detect_units, to_model_units
+from mscam.sar.units import (
+    db_window,
+    detect_band_roles,
+    detect_units,
+    labelled_band_roles,
+    to_model_units,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +63,18 @@ class ScenePreprocessor:
         # Generic card roles (CO: VV or HH, CROSS: VH or HV) resolve to the scene's own bands.
         matched = match_roles(wanted, self.roles)
         missing = [] if matched is not None else wanted
-        if missing and len(wanted) <= info.band_count and not bands:
+        if (
+            missing
+            and len(wanted) <= info.band_count
+            and not bands
+            # Bands labelled with other polarisations (HH/HV for a VV/VH model) are an error:
+            # only unlabelled bands are taken by position; --bands maps them on purpose.
+            and not any(
+                labelled_band_roles(
+                    info.band_count, descriptions=info.descriptions, metadata=info.metadata
+                )
+            )
+        ):
             # Roles unknown (plain band1/band2…): take bands by position, and say so.
             self.band_indices = list(range(len(wanted)))
             log.warning(
@@ -79,7 +96,8 @@ class ScenePreprocessor:
             units, sample = card.input_units, None
         self.units = [
             detect_units(
-                info.dtype,
+                info.value_dtype,
+                unit_type=info.unit_types[i] if i < len(info.unit_types) else "",
                 description=info.descriptions[i] if i < len(info.descriptions) else "",
                 metadata=info.metadata[i] if i < len(info.metadata) else None,
                 name=str(reader.path.name),
