@@ -421,7 +421,7 @@ def bad_inputs(tmp_path: Path, card: Path) -> dict[str, tuple[list[str], str]]:
         ),
         "unknown method": ([str(good), *model, "--method", "magic-cam"], "invalid choice"),
         "unknown class": ([str(good), *model, "--target-class", "whale"], "unknown target class"),
-        "bad option": ([str(good), *model, "--option", "colour=red"], "bad --option"),
+        "bad option": ([str(good), *model, "--option", "colour=red"], "has no option 'colour'"),
         "unwritable output": (
             [str(good), *model, "--heatmap", "/proc/mscam/h.tif"],
             "cannot write",
