@@ -177,3 +177,42 @@ def test_bad_world_arguments() -> None:
     with pytest.raises(InputError, match="world"):
         build_chips(2, world="flat")
     assert set(FAMILIES.values()) == {"ship", "sea", "land", "bright"}
+
+
+def test_hh_scene_file_says_hh_and_hv(tmp_path) -> None:
+    pytest.importorskip("osgeo")
+    from mscam.sar.synth_io import write_scene
+    from mscam.sar.units import detect_band_roles
+    from mscam.scene.raster import open_raster_info
+
+    scene = synthesize_scene(96, "dense", seed=1, polarisation="HH", pixel_spacing=8.0)
+    write_scene(scene, tmp_path / "hh.tif", tmp_path / "hh.gpkg")
+    info = open_raster_info(tmp_path / "hh.tif")
+    assert info.descriptions == ("HH", "HV") and info.geotransform[1] == 8.0
+    assert detect_band_roles(2, descriptions=info.descriptions) == ("HH", "HV")
+
+
+def test_wind_farm_is_a_lattice_at_the_asked_spacing() -> None:
+    profile = scene_profile("empty", land_fraction=0.0, turbine_spacing_m=(400.0, 400.0))
+    scene = synthesize_scene(320, profile, seed=2, pixel_spacing=8.0)
+    turbines = np.array([(n["x"], n["y"]) for n in scene.hard_negatives if n["kind"] == "turbine"])
+    assert len(turbines) >= 6
+    gaps = np.hypot(*(turbines[:, None, :] - turbines[None, :, :]).transpose(2, 0, 1))
+    np.fill_diagonal(gaps, np.inf)
+    np.testing.assert_allclose(gaps.min(axis=1), 400.0 / 8.0, rtol=1e-6)
+
+
+def test_scene_tiles_cover_the_scene_and_are_labelled_from_the_truth() -> None:
+    from mscam.sar.chips import TILE_FAMILIES, scene_tiles
+
+    scene = synthesize_scene(256, "dense", seed=2, n_ships=6, ship_length_m=(80.0, 300.0))
+    tiles = scene_tiles(scene, 64, 32)
+    assert set(tiles.families.tolist()) <= set(TILE_FAMILIES)
+    assert np.all(tiles.origins[:, 1:] % 32 == 0) and len(tiles) <= 7 * 7
+    for i in range(len(tiles)):
+        _, x, y = tiles.origins[i]
+        np.testing.assert_array_equal(tiles.x[i, 0], scene.vv_db[y : y + 64, x : x + 64])
+        is_ship = tiles.class_names[tiles.labels[i]] == "ship"
+        assert is_ship == (tiles.boxes[i].shape[0] > 0)
+        assert is_ship == np.isfinite(tiles.lengths_m[i])
+    assert (tiles.labels == 0).sum() >= 4

@@ -25,7 +25,7 @@ import numpy as np
 from mscam.errors import InputError
 from mscam.sar.profiles import PIXEL_M
 from mscam.sar.synth import POLARISATIONS, SyntheticScene, synthesize_scene
-from mscam.sar.targets import sidelobe_margin
+from mscam.sar.windows import SceneWindows, overlaps, record_kind, window_sums
 from mscam.sar.world import (
     CHIP_CLASSES,
     FAMILIES,
@@ -38,8 +38,6 @@ from mscam.sar.world import (
 
 #: Profiles cycled through by the ``classic`` world (the builder before families existed).
 CHIP_PROFILES: tuple[str, ...] = ("coastal", "calm", "dense", "rough", "empty")
-#: Hard negatives that sit at sea: they must not appear in sea, land or coast chips.
-OFFSHORE_KINDS = ("platform", "turbine", "buoy", "ghost", "rock")
 
 
 @dataclass
@@ -97,163 +95,12 @@ class ChipSet:
         )
 
 
-def _integral(mask: np.ndarray) -> np.ndarray:
-    return np.pad(mask.astype(np.int32).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-
-
-def _window_sums(integral: np.ndarray, xs: np.ndarray, ys: np.ndarray, size: int) -> np.ndarray:
-    return (
-        integral[ys + size, xs + size]
-        - integral[ys, xs + size]
-        - integral[ys + size, xs]
-        + integral[ys, xs]
-    )
-
-
-def _overlaps(xs: np.ndarray, ys: np.ndarray, size: int, boxes: np.ndarray) -> np.ndarray:
-    """Whether each chip (xs, ys, size) intersects any inclusive box (E, 4)."""
-    if boxes.size == 0:
-        return np.zeros(xs.shape, bool)
-    return (
-        (xs[:, None] <= boxes[None, :, 2])
-        & (xs[:, None] + size - 1 >= boxes[None, :, 0])
-        & (ys[:, None] <= boxes[None, :, 3])
-        & (ys[:, None] + size - 1 >= boxes[None, :, 1])
-    ).any(axis=1)
-
-
-def _kind(item: dict[str, Any]) -> str:
-    return f"ghost:{item.get('source', 'target')}" if item["kind"] == "ghost" else item["kind"]
-
-
-def _hull_points(ship: dict[str, Any], spacing: float) -> np.ndarray:
-    """(n, 2) pixel positions sampling a ship's hull: its centre line and both sides."""
-    length, beam = ship["length_m"] / spacing, ship["beam_m"] / spacing
-    rad = math.radians(ship["heading_deg"])
-    ux, uy, nx, ny = math.sin(rad), -math.cos(rad), math.cos(rad), math.sin(rad)
-    t = np.linspace(-0.5, 0.5, max(int(2 * length) + 2, 3))[:, None] * length
-    b = np.array([-0.5, 0.0, 0.5])[None, :] * beam
-    xs = ship["x"] + t * ux + b * nx
-    ys = ship["y"] + t * uy + b * ny
-    return np.stack([xs.ravel(), ys.ravel()], axis=1)
-
-
-class _SceneChips:
-    """Where chips of each family may be cut from one scene (all window tests vectorised)."""
-
-    def __init__(self, scene: SyntheticScene, size: int, rng: np.random.Generator) -> None:
-        self.scene, self.size, self.rng = scene, size, rng
-        self.invalid = _integral(~scene.valid_mask)
-        self.land = _integral(scene.land_mask)
-        resolution = 20.0 / scene.pixel_spacing
-        self.ship_boxes = np.array([s["box"] for s in scene.ships], np.int64).reshape(-1, 4)
-        # Ships' exclusion zones reach as far as their sidelobes stand out of the sea.
-        margins = np.array(
-            [sidelobe_margin(s["peak_db"], resolution) for s in scene.ships], np.int64
-        )
-        self.ship_zones = self.ship_boxes + margins[:, None] * np.array([-1, -1, 1, 1])
-        offshore = [n for n in scene.hard_negatives if n["kind"] in OFFSHORE_KINDS]
-        zones = [
-            np.add(n["box"], np.multiply([-1, -1, 1, 1], sidelobe_margin(n["peak_db"], resolution)))
-            for n in offshore
-        ]
-        self.offshore_zones = np.array(zones, np.int64).reshape(-1, 4)
-        self.hulls = [_hull_points(s, scene.pixel_spacing) for s in scene.ships]
-
-    def _valid(self, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-        h, w = self.scene.shape
-        inside = (xs >= 0) & (ys >= 0) & (xs <= w - self.size) & (ys <= h - self.size)
-        xs, ys = np.clip(xs, 0, w - self.size), np.clip(ys, 0, h - self.size)
-        return inside & (_window_sums(self.invalid, xs, ys, self.size) == 0)
-
-    def _random_windows(self, count: int) -> tuple[np.ndarray, np.ndarray]:
-        h, w = self.scene.shape
-        xs = self.rng.integers(0, w - self.size + 1, count)
-        ys = self.rng.integers(0, h - self.size + 1, count)
-        keep = self._valid(xs, ys) & ~_overlaps(xs, ys, self.size, self.ship_zones)
-        keep &= ~_overlaps(xs, ys, self.size, self.offshore_zones)
-        return xs[keep], ys[keep]
-
-    def by_land(self, count: int, low: float, high: float) -> list[tuple[int, int]]:
-        """Windows with a land share in [low, high], clear of ships and offshore targets."""
-        if count <= 0:
-            return []
-        xs, ys = self._random_windows(count * 20)
-        land = _window_sums(self.land, xs, ys, self.size) / self.size**2
-        keep = (land >= low) & (land <= high)
-        return list(zip(xs[keep].tolist(), ys[keep].tolist()))[:count]
-
-    def around(
-        self, box: tuple[int, int, int, int], pad: int, avoid_ships: bool = True
-    ) -> tuple[int, int] | None:
-        """A random window holding ``box`` with ``pad`` pixels to spare (or, for a box larger
-        than a chip, its centre with a quarter chip to spare), inside valid data."""
-        s = self.size
-        if box[2] - box[0] + 1 + 2 * pad > s or box[3] - box[1] + 1 + 2 * pad > s:
-            cx, cy = (box[0] + box[2]) // 2, (box[1] + box[3]) // 2
-            box, pad = (cx, cy, cx, cy), s // 4
-        xs = self.rng.integers(box[2] + pad - s + 1, box[0] - pad + 1, 12, endpoint=True)
-        ys = self.rng.integers(box[3] + pad - s + 1, box[1] - pad + 1, 12, endpoint=True)
-        keep = self._valid(xs, ys)
-        if avoid_ships:
-            keep &= ~_overlaps(xs, ys, s, self.ship_zones)
-        hits = np.flatnonzero(keep)
-        return (int(xs[hits[0]]), int(ys[hits[0]])) if hits.size else None
-
-    def partial(self, k: int) -> tuple[int, int] | None:
-        """A window cutting ship ``k``'s hull: 30–85 % of its samples inside, ≥ 6 px of it."""
-        hull, s = self.hulls[k], self.size
-        ship = self.scene.ships[k]
-        length_px = ship["length_m"] / self.scene.pixel_spacing
-        if length_px < 12:
-            return None
-        n = 12
-        t = self.rng.uniform(-0.5, 0.5, n)
-        anchor = hull[(np.clip(t + 0.5, 0, 0.999) * (len(hull) // 3)).astype(int) * 3 + 1]
-        xs = (anchor[:, 0] - self.rng.uniform(0.1, 0.9, n) * s).astype(np.int64)
-        ys = (anchor[:, 1] - self.rng.uniform(0.1, 0.9, n) * s).astype(np.int64)
-        inside = (
-            (hull[None, :, 0] >= xs[:, None])
-            & (hull[None, :, 0] < xs[:, None] + s)
-            & (hull[None, :, 1] >= ys[:, None])
-            & (hull[None, :, 1] < ys[:, None] + s)
-        ).mean(axis=1)
-        keep = self._valid(xs, ys) & (inside >= 0.3) & (inside <= 0.85)
-        keep &= inside * length_px >= 6
-        hits = np.flatnonzero(keep)
-        return (int(xs[hits[0]]), int(ys[hits[0]])) if hits.size else None
-
-    def ships_in(self, x: int, y: int) -> tuple[np.ndarray, list[int]]:
-        """Boxes (chip coordinates) of the ships in the window and their indices: a ship wholly
-        inside keeps its truth box; one cut by the edge gets the box of its hull's part inside."""
-        s = self.size
-        b = self.ship_boxes
-        hit = (b[:, 0] <= x + s - 1) & (b[:, 2] >= x) & (b[:, 1] <= y + s - 1) & (b[:, 3] >= y)
-        boxes, index = [], []
-        for k in np.flatnonzero(hit):
-            x0, y0, x1, y1 = b[k]
-            if x0 >= x and y0 >= y and x1 <= x + s - 1 and y1 <= y + s - 1:
-                boxes.append((x0 - x, y0 - y, x1 - x, y1 - y))
-            else:
-                hull = self.hulls[k]
-                inside = (
-                    (hull[:, 0] >= x) & (hull[:, 0] < x + s) & (hull[:, 1] >= y)
-                    & (hull[:, 1] < y + s)
-                )  # fmt: skip
-                if not inside.any():
-                    continue
-                px, py = hull[inside, 0] - x, hull[inside, 1] - y
-                boxes.append((int(px.min()), int(py.min()), int(px.max()), int(py.max())))
-            index.append(int(k))
-        return np.array(boxes, np.int32).reshape(-1, 4), index
-
-
 _Found = tuple[int, np.ndarray, np.ndarray, int, int, float]
 
 
 def _harvest(
     scene: SyntheticScene,
-    where: _SceneChips,
+    where: SceneWindows,
     need: Mapping[str, int],
     caps: Mapping[str, int],
     length_range: tuple[float, float],
@@ -273,7 +120,7 @@ def _harvest(
         spot = where.around(ship["box"], pad=2, avoid_ships=False) if fits else None
         if spot is not None:
             x, y = spot
-            land = _window_sums(where.land, np.array([x]), np.array([y]), s)[0]
+            land = window_sums(where.land, np.array([x]), np.array([y]), s)[0]
             family = "ship_coastal" if (ship.get("moored") or land > 0) else "ship"
             if len(spots.get(family, [])) < min(need.get(family, 0), caps.get(family, 0)):
                 spots[family].append((x, y, length))
@@ -288,7 +135,7 @@ def _harvest(
         spots[family] = [(x, y, math.nan) for x, y in where.by_land(count, low, high)]
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for item in scene.hard_negatives:
-        by_kind.setdefault(_kind(item), []).append(item)
+        by_kind.setdefault(record_kind(item), []).append(item)
     for family, kinds in KINDS.items():
         count = min(need.get(family, 0), caps.get(family, 0))
         items = [item for kind in kinds for item in by_kind.get(kind, [])]
@@ -298,7 +145,9 @@ def _harvest(
         for i in np.concatenate([order, order])[: 3 * count]:  # up to two chips per object
             if len(spots[family]) >= count:
                 break
-            spot = where.around(tuple(int(v) for v in items[i]["box"]), pad=2)
+            # A ghost of the coast is a hard negative at sea: keep its chips mostly sea.
+            max_land = 0.15 if family == "land_ghost" else 1.0
+            spot = where.around(tuple(int(v) for v in items[i]["box"]), 2, True, max_land)
             if spot is not None:
                 spots[family].append((*spot, math.nan))
     return spots
@@ -390,7 +239,7 @@ def build_chips(
         scene = synthesize_scene(**arguments)
         index = len(scenes)
         scenes.append(arguments)
-        where = _SceneChips(scene, chip_size, rng)
+        where = SceneWindows(scene, chip_size, rng)
         for family, places in _harvest(scene, where, need, caps, (lo, hi)).items():
             for x, y, length in places[: quotas[family] - len(found[family])]:
                 chip = np.stack(
@@ -461,7 +310,7 @@ def _build_classic(
         scene = synthesize_scene(**arguments)
         index = len(scenes)
         scenes.append(arguments)
-        where = _SceneChips(scene, chip_size, rng)
+        where = SceneWindows(scene, chip_size, rng)
         spots: dict[str, list[tuple[int, int, float]]] = {"ship": [], "sea": [], "land": []}
         for ship in scene.ships:
             spot = where.around(ship["box"], pad=2, avoid_ships=False)
@@ -492,3 +341,77 @@ def _build_classic(
                 found[name].append((index, chip, where.ships_in(x, y)[0], x, y, length))
     rows = [(label, name, item) for label, name in enumerate(CHIP_CLASSES) for item in found[name]]
     return _assemble(rows, scenes)
+
+
+#: Families of :func:`scene_tiles` (the class each one is).
+TILE_FAMILIES: dict[str, str] = {
+    "tile_ship": "ship",
+    "tile_sea": "sea",
+    "tile_land": "land",
+    "tile_bright": "bright",
+}
+#: Hard negatives that make a tile ``bright`` (as the chip families do).
+_BRIGHT_KINDS = ("platform", "turbine", "buoy", "rock", "ghost", "island")
+
+
+def scene_tiles(
+    scene: SyntheticScene,
+    chip_size: int = 64,
+    stride: int | None = None,
+    *,
+    min_hull_px: float = 4.0,
+    scene_arguments: dict[str, Any] | None = None,
+) -> ChipSet:
+    """Every tile of ``scene`` on a regular grid (as the scene pipeline cuts it; ``stride``
+    defaults to half a chip), labelled from the truth: to mine hard negatives with a model and
+    to test on tiles that cut ships anywhere.
+
+    A tile is ``ship`` (family ``tile_ship``) when at least ``min_hull_px`` pixels of a ship's
+    hull lie inside, else ``bright`` when a platform, turbine, buoy, rock, ghost or island
+    touches it, else ``land`` with ≥ 3 % land, else ``sea``. Tiles touching nodata, and tiles
+    with only a sliver of a hull or a ship's sidelobes, are left out (their label is moot).
+    ``scene_arguments`` (the scene's :func:`synthesize_scene` arguments) goes to ``scenes``.
+    """
+    stride = stride or chip_size // 2
+    h, w = scene.shape
+    if chip_size < 16 or stride < 1 or h < chip_size or w < chip_size:
+        raise InputError("need chip_size ≥ 16, stride ≥ 1 and a scene at least one chip wide")
+    where = SceneWindows(scene, chip_size, np.random.default_rng(0))
+    gx, gy = np.meshgrid(
+        np.arange(0, w - chip_size + 1, stride), np.arange(0, h - chip_size + 1, stride)
+    )
+    xs, ys = gx.ravel(), gy.ravel()
+    s = chip_size
+    hull_px = np.zeros(xs.shape, np.float32)
+    for ship, hull in zip(scene.ships, where.hulls):
+        inside = (
+            (hull[None, :, 0] >= xs[:, None]) & (hull[None, :, 0] < xs[:, None] + s)
+            & (hull[None, :, 1] >= ys[:, None]) & (hull[None, :, 1] < ys[:, None] + s)
+        ).mean(axis=1)  # fmt: skip
+        hull_px = np.maximum(hull_px, inside * ship["length_m"] / scene.pixel_spacing)
+    bright_boxes = np.array(
+        [n["box"] for n in scene.hard_negatives if n["kind"] in _BRIGHT_KINDS], np.int64
+    ).reshape(-1, 4)
+    ship = hull_px >= min_hull_px
+    near_ship = overlaps(xs, ys, s, where.ship_zones)
+    bright = overlaps(xs, ys, s, bright_boxes)
+    land = window_sums(where.land, xs, ys, s) >= 0.03 * s * s
+    keep = where.valid(xs, ys) & (ship | ~near_ship)
+    label = np.where(ship, 0, np.where(bright, 3, np.where(land, 2, 1)))
+    rows: list[tuple[int, str, _Found]] = []
+    for k in np.flatnonzero(keep):
+        x, y = int(xs[k]), int(ys[k])
+        boxes, index = where.ships_in(x, y)
+        chip = np.stack([scene.vv_db[y : y + s, x : x + s], scene.vh_db[y : y + s, x : x + s]])
+        length = max((scene.ships[i]["length_m"] for i in index), default=math.nan)
+        name = CHIP_CLASSES[int(label[k])]
+        found = (0, chip, boxes, x, y, float(length) if ship[k] else math.nan)
+        rows.append((int(label[k]), f"tile_{name}", found))
+    rows.sort(key=lambda row: row[0])
+    if not rows:
+        raise InputError("the scene has no tile clear of nodata")
+    arguments = scene_arguments or {
+        "size": scene.shape, "profile": scene.profile, "seed": scene.seed,
+        "polarisation": scene.polarisation, "pixel_spacing": scene.pixel_spacing,
+    }  # fmt: skip
+    return _assemble(rows, [arguments])

@@ -293,7 +293,7 @@ def place_structures(
         out.append(({"kind": kind, "x": cx, "y": cy, "box": box, "peak_db": peak}, vv, vh))
 
     if profile.wind_farm and min(h, w) >= 200 * scale:
-        grid = rng.uniform(55, 80) * scale
+        grid = rng.uniform(*profile.turbine_spacing_m) / spacing
         n_rows = int(np.clip(min(h, w) * 0.35 / grid, 2, 6)) + 1
         n_cols = int(np.clip(min(h, w) * 0.35 / grid, 2, 7)) + 1
         angle = math.radians(rng.uniform(-20, 20))

@@ -53,6 +53,7 @@ class SceneProfile:
     land_ghost_probability: float = 0.0  #: chance that a bright town ghosts onto the sea
     seam_db: float = 0.0  #: level steps at sub-swath and burst seams (noise-floor stripes)
     nesz_offset_db: float = 0.0  #: thermal noise floor above (+) or below (-) the nominal one
+    turbine_spacing_m: tuple[float, float] = (550.0, 800.0)  #: wind-farm lattice spacing
 
 
 PROFILES: dict[str, SceneProfile] = {
