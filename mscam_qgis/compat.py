@@ -10,6 +10,7 @@ entry: their fully scoped names (``Qt.AlignmentFlag.AlignCenter``) work on Qt 5 
 
 from __future__ import annotations
 
+import inspect
 from types import ModuleType
 
 import qgis.core
@@ -30,6 +31,7 @@ __all__ = [
     "VECTOR_POLYGON",
     "WRITER_SUCCESS",
     "first_available",
+    "load_algorithm_results",
 ]
 
 
@@ -97,3 +99,15 @@ TASK_CAN_CANCEL = first_available("Qgis.TaskFlag.CanCancel", "QgsTask.Flag.CanCa
 RASTER_LAYER_FILTER = first_available(
     "Qgis.LayerFilter.RasterLayer", "QgsMapLayerProxyModel.Filter.RasterLayer"
 )
+
+
+def load_algorithm_results(algorithm, context, feedback, parameters: dict) -> bool:
+    """Load a finished algorithm's output layers as the Processing toolbox does (post-processors
+    included). ``handleAlgorithmResults`` lost its ``showResults`` argument in 3.40; on 3.22 it
+    must be False, or the results viewer opens."""
+    from processing.gui.Postprocessing import handleAlgorithmResults
+
+    options = {"parameters": parameters}
+    if "showResults" in inspect.signature(handleAlgorithmResults).parameters:
+        options["showResults"] = False
+    return handleAlgorithmResults(algorithm, context, feedback, **options)

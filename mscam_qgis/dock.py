@@ -46,7 +46,7 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from .algorithms.base import DEVICES, METHOD_NAMES
-from .compat import RASTER_LAYER_FILTER
+from .compat import RASTER_LAYER_FILTER, load_algorithm_results
 from .dependencies import MissingDependency, require_engine
 from .styling import file_of
 
@@ -271,8 +271,6 @@ class MscamDock(QgsDockWidget):
             self._task.cancel()
 
     def _executed(self, successful: bool, results: dict) -> None:
-        from processing.gui.Postprocessing import handleAlgorithmResults
-
         algorithm, context, feedback, parameters = self._run_state
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
@@ -283,9 +281,13 @@ class MscamDock(QgsDockWidget):
             self._report(message, Qgis.MessageLevel.Critical)
             self.runFinished.emit(False, message)
             return
-        handleAlgorithmResults(
-            algorithm, context, feedback, showResults=False, parameters=parameters
-        )
+        try:
+            load_algorithm_results(algorithm, context, feedback, parameters)
+        except Exception as exc:  # a slot must not raise: PyQt would abort QGIS
+            message = f"the run finished but its layers could not be loaded: {exc}"
+            self._report(message, Qgis.MessageLevel.Critical)
+            self.runFinished.emit(False, message)
+            return
         self.run_files = RunFiles(results["HEATMAP"], results["BOXES"])
         self.threshold.setEnabled(True)
         self.export_button.setEnabled(True)
