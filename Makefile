@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 # torch 2.13.0 on every Python: on Python 3.11 pip takes the CPU wheel lying in $(WHEELS) (seconds);
 # on Python 3.13 (Debian 13) no such file exists and pip downloads PyPI's build, CUDA libraries
-# included (about 900 MB of downloads, 4.6 GB in the venv). Override with e.g. TORCH=torch==2.14.1.
+# included (several GB of downloads, 4.6 GB in the venv). Override with e.g. TORCH=torch==2.14.1.
 TORCH ?= torch==2.13.0
 WHEELS ?= /opt/wheels
 FIND_LINKS := $(if $(wildcard $(WHEELS)),--find-links $(WHEELS),)
@@ -79,9 +79,16 @@ test-debian13:
 demo: setup
 	$(PY) -m mscam demo --out demo_out
 
-# Rebuild the bundled default model and its accuracy report (about 10 minutes on 2 cores).
+# Rebuild the two bundled models on the same synthetic chips (cached in build/chips): dual-pol
+# (models/default, what load_model() loads) and single-pol (models/single_pol), each with its
+# accuracy report, then bench/model/report.md (gradient spread, family hold-out experiment).
+MODEL_CHIPS := --chip-cache build/chips
 model: setup
-	$(PY) -m mscam train --out core/mscam/models/default --report bench/model
+	$(PY) -m mscam train --polarisation dual --out core/mscam/models/default \
+	  --report bench/model/dual $(MODEL_CHIPS)
+	$(PY) -m mscam train --polarisation single --out core/mscam/models/single_pol \
+	  --report bench/model/single $(MODEL_CHIPS)
+	$(PY) bench/model/report.py --out bench/model
 
 bench: setup
 	$(PY) bench/bench_cam.py --out bench

@@ -5,7 +5,7 @@
 # The root file system is cached under build/debian13/rootfs (debootstrap, about 2 minutes, once;
 # the Debian packages `make setup` installs stay in it too). Each run clones the committed HEAD
 # afresh into the chroot and runs `make test` there, exactly as a newcomer would: a new venv, so
-# PyPI's torch for Python 3.13 (about 900 MB of downloads) is fetched on every run.
+# PyPI's torch for Python 3.13 (with its CUDA libraries: 4.6 GB in the venv) is fetched every run.
 # Needs root (debootstrap, chroot, bind mounts) and the Debian mirror that apt already uses.
 set -euo pipefail
 cd "$(dirname "$0")/.."
