@@ -8,7 +8,7 @@ Pure numpy except :func:`write_scene` and :func:`quicklook_png`, which write thr
 (imported only when they run).
 """
 
-from mscam.sar.chips import CHIP_CLASSES, FAMILIES, ChipSet, build_chips
+from mscam.sar.chips import CHIP_CLASSES, FAMILIES, TILE_FAMILIES, ChipSet, build_chips, scene_tiles
 from mscam.sar.profiles import PROFILES, SceneProfile, scene_profile
 from mscam.sar.quicklook import quicklook_png
 from mscam.sar.synth import POLARISATIONS, SyntheticScene, synthesize_scene
@@ -39,6 +39,7 @@ __all__ = [
     "POLARISATIONS",
     "PROFILES",
     "ROLES",
+    "TILE_FAMILIES",
     "UNITS",
     "ChipSet",
     "SceneProfile",
@@ -53,6 +54,7 @@ __all__ = [
     "linear_to_db",
     "quicklook_png",
     "scene_profile",
+    "scene_tiles",
     "sigma0_to_amplitude",
     "sigma0_to_dn",
     "synthesize_scene",
