@@ -5,7 +5,11 @@ from __future__ import annotations
 from qgis.core import QgsApplication
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QIcon
-from qgis.PyQt.QtWidgets import QAction
+
+try:
+    from qgis.PyQt.QtGui import QAction  # Qt 6 (QGIS 4) moved QAction to QtGui
+except ImportError:
+    from qgis.PyQt.QtWidgets import QAction
 
 from .algorithms.base import ICON
 from .provider import MscamProvider
