@@ -28,6 +28,7 @@ import json
 import math
 import os
 import platform
+import re
 import shlex
 import shutil
 import subprocess
@@ -502,6 +503,11 @@ def _fmt(v: Any, digits: int = 3) -> str:
     return str(v)
 
 
+def short_error(line: str) -> str:
+    """The error line with the cached scene's path reduced to its file name."""
+    return re.sub(r"\S*/([^/\s]+\.tif)", r"\1", line)
+
+
 def check_targets(variant: Variant, result: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for metric, op, value in variant.targets:
@@ -541,7 +547,7 @@ def write_report(out: Path, name: str, title: str, results: list[dict], context:
         if r["exit_code"] != 0:
             lines.append(
                 f"| {r['variant']} | {size} | – | – | – | – | **failed** (exit {r['exit_code']}) |"
-                f" – | – | – | `{r['error']}` | {r['seconds']} |"
+                f" – | – | – | `{short_error(r['error'])}` | {r['seconds']} |"
             )
             continue
         model = r.get("tags", {}).get("MSCAM_MODEL", "?")
