@@ -464,6 +464,8 @@ def test_overlap_and_batch_are_bounded_and_many_tiles_warned(tmp_path, card, sce
         settings(card, overlap=0.99)
     with pytest.raises(InputError, match="batch"):
         settings(card, batch=100000)
+    with pytest.raises(InputError, match="threads"):
+        settings(card, threads=100000)
     scene = write_scene(tmp_path / "scene.tif", scene_db)
     with pytest.raises(InputError, match="--batch 1024 or less"):
         explain_scene(scene, tmp_path / "h.tif", None, settings(card, batch=2000))
@@ -505,3 +507,16 @@ def test_gdal_messages_never_reach_stderr_raw(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "ERROR" not in done.stderr and "log: GDAL error 4" in done.stderr
+
+
+def test_the_next_run_removes_what_a_killed_run_left(tmp_path, card, scene_db):
+    """SIGKILL cannot be caught: its scratch files go on the next run into the same folder."""
+    killed = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                            capture_output=True, text=True, check=True)  # fmt: skip
+    pid = int(killed.stdout)
+    left = [f".heat.{pid}.0a1b2c3d.tmp.tif", f"..heat.{pid}.0a1b2c3d.tmp.{pid}.9f.scratch.tif"]
+    for name in left:
+        (tmp_path / name).write_text("x")
+    scene = write_scene(tmp_path / "scene.tif", scene_db)
+    explain_scene(scene, tmp_path / "heat.tif", None, settings(card))
+    assert hidden(tmp_path) == []

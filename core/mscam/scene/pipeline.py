@@ -98,14 +98,15 @@ class SceneSettings:
         validate_options(self.method, dict(self.method_options))
         if self.tile is not None and self.tile < 8:
             raise InputError(f"tile must be at least 8 pixels, got {self.tile}")
-        if self.threads is not None and self.threads < 1:
-            raise InputError(f"threads must be at least 1, got {self.threads}")
-        if self.pixel_spacing is not None and not self.pixel_spacing > 0:
+        if self.threads is not None and not 1 <= self.threads <= MAX_THREADS:
+            raise InputError(f"threads must be in [1, {MAX_THREADS}], got {self.threads}")
+        if self.pixel_spacing is not None and not 0 < self.pixel_spacing < float("inf"):
             raise InputError(f"pixel spacing must be positive, got {self.pixel_spacing}")
 
 
 MAX_OVERLAP = 0.9
 MAX_BATCH = 4096
+MAX_THREADS = 256  # torch starts every thread it is asked for: 100000 exhausts the process
 #: Pixels of one batch of tiles (batch × tile²): bounds the CNN's activations (a 64-px tile at
 #: width 32 holds ~0.5 MB of them per layer, so 2^22 pixels is ~0.5 GB a layer).
 MAX_BATCH_PIXELS = 2**22
