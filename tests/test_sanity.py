@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import mscam
 import numpy as np
 import pytest
 import torch
@@ -254,7 +255,16 @@ def test_processing_algorithm_writes_both_files(qgis_processing, qgis_iface, tmp
         write_scene(synthesize_scene(160, "dense", 6), tif, gpkg)
         algorithm = QgsApplication.processingRegistry().algorithmById("mscam:sanity")
         assert algorithm is not None
-        assert "score-cam" not in algorithm.parameterDefinition("METHODS").defaultValue()
+        assert [p.name() for p in algorithm.parameterDefinitions()] == [
+            "INPUT", "MODEL", "METHODS", "TILES", "TRUTH", "SEED", "DEVICE", "ARCHITECTURE_FILE",
+            "OUTPUT",
+        ]  # fmt: skip
+        assert [o.name() for o in algorithm.outputDefinitions()] == ["OUTPUT", "JSON", "PNG"]
+        assert algorithm.flags() & algorithm.FlagSupportsBatch
+        assert algorithm.flags() & algorithm.FlagCanCancel
+        methods = algorithm.parameterDefinition("METHODS")
+        assert methods.options() == list(mscam.METHODS)
+        assert methods.defaultValue() == [m for m in mscam.METHODS if m != "score-cam"]
         results = processing.run(
             "mscam:sanity",
             {

@@ -19,7 +19,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "same on a randomised model does not explain the model.",
     )
     parser.add_argument("input", help="SAR raster (GeoTIFF, VRT, SAFE …) readable by GDAL")
-    parser.add_argument("--out", required=True, help="output folder (made if missing)")
+    parser.add_argument(
+        "--out", required=True, metavar="DIR", help="output folder (made if missing)"
+    )
     parser.add_argument("--model", help="model card (JSON) or its folder; default: bundled model")
     parser.add_argument(
         "--architecture-file", help="Python file defining the card's architecture (runs its code)"

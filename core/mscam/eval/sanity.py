@@ -364,6 +364,8 @@ def scene_sanity(
         raise InputError(f"unknown method {unknown[0]!r}; choose from: {', '.join(METHODS)}")
     if tiles < 1:
         raise InputError(f"tiles must be at least 1, got {tiles}")
+    if truth is not None and not str(truth).startswith("/vsi") and not Path(truth).exists():
+        raise InputError(f"truth {truth} does not exist")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out} exists and is not a folder")
