@@ -74,11 +74,13 @@ def gdal_messages_logged() -> Iterator[None]:
         else:
             log.debug("GDAL: %s", message)
 
-    gdal.PushErrorHandler(handler)
+    # The process-wide handler, not a pushed one: GDAL's handler stacks are per thread, and the
+    # scene pipeline reads in a second thread.
+    gdal.SetErrorHandler(handler)
     try:
         yield
     finally:
-        gdal.PopErrorHandler()
+        gdal.SetErrorHandler("CPLDefaultErrorHandler")
 
 
 @contextmanager
