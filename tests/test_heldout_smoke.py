@@ -152,6 +152,7 @@ def test_scoring_gives_exact_values_on_hand_built_boxes():
     assert s["f1"] == pytest.approx(2 / 3)
     assert s["tp_iou50"] == 1 and s["f1_iou50"] == pytest.approx(1 / 3)
     assert s["fp_on_non_ships"] == 1
+    assert s["fp_where"] == {"non_ship": 1, "ship_again": 0, "land": 0, "sea": 0}
     assert s["false_per_4mpx"] == pytest.approx(0.5)
     bands = s["recall_by_length"]
     assert bands["<50 m"] == {"ships": 1, "found": 1, "recall": 1.0}
@@ -204,3 +205,19 @@ def test_truth_geopackage_holds_oriented_ships_in_map_coordinates(scene, tmp_pat
     x, y = ring.GetPoint_2D(0)
     assert x == pytest.approx(500_000.0 + 10.0 * first.corners_px[0][0], abs=0.01)
     assert y == pytest.approx(5_900_000.0 - 10.0 * first.corners_px[0][1], abs=0.01)
+
+
+def test_false_boxes_are_sorted_by_where_they_fall():
+    truth = [_ship(0, 0, 10, 10, 80.0), _ship(40, 40, 44, 44, 30.0, kind="buoy")]
+    land = np.zeros((100, 100), dtype=bool)
+    land[70:, 70:] = True
+    predicted = [
+        (0, 0, 10, 10),  # the ship
+        (1, 1, 4, 4),  # a second, small box on the same ship (IoU 0.09, not on its centre)
+        (41, 41, 43, 43),  # the buoy
+        (80, 80, 84, 84),  # land
+        (90, 0, 94, 4),  # sea
+    ]
+    s = heldout.score(predicted, truth, pixels=10_000, land=land)
+    assert (s["tp"], s["fp"]) == (1, 4)
+    assert s["fp_where"] == {"non_ship": 1, "ship_again": 1, "land": 1, "sea": 1}

@@ -220,7 +220,8 @@ def ensure_scene(spec: SceneSpec, variants: list[Variant], cache: Path) -> Path:
     key = f"{generator_key()}-{spec.name}-s{spec.seed}-{r.size}px-{r.pixel_m:g}m"
     folder = cache / key
     wanted = [folder / f"{v.name}.tif" for v in variants]
-    if (folder / "truth.json").exists() and all(p.exists() for p in wanted):
+    done = [folder / "truth.json", folder / "land.tif", *wanted]
+    if all(p.exists() for p in done):
         return folder
     folder.mkdir(parents=True, exist_ok=True)
     scene = gen.generate(r, spec.seed)
@@ -245,10 +246,34 @@ def ensure_scene(spec: SceneSpec, variants: list[Variant], cache: Path) -> Path:
         "objects": [o.to_json() for o in scene.objects],
     }
     write_truth_gpkg(folder / "truth.gpkg", truth, spec)
+    write_land_mask(folder / "land.tif", scene.land)
     partial = folder / f"truth.{os.getpid()}.partial.json"
     partial.write_text(json.dumps(truth, indent=1))
     os.replace(partial, folder / "truth.json")
     return folder
+
+
+def write_land_mask(path: Path, land: np.ndarray) -> None:
+    """Land (1) and sea (0) on the scene's pixel grid: to sort false boxes by where they fall."""
+    from osgeo import gdal
+
+    partial = path.with_suffix(f".{os.getpid()}.partial.tif")
+    h, w = land.shape
+    ds = gdal.GetDriverByName("GTiff").Create(
+        str(partial), w, h, 1, gdal.GDT_Byte, ["COMPRESS=DEFLATE", "TILED=YES"]
+    )
+    ds.GetRasterBand(1).WriteArray(land.astype(np.uint8))
+    ds = None
+    os.replace(partial, path)
+
+
+def read_land_mask(folder: Path) -> np.ndarray | None:
+    from osgeo import gdal
+
+    if not (folder / "land.tif").exists():
+        return None
+    ds = gdal.Open(str(folder / "land.tif"))
+    return ds.GetRasterBand(1).ReadAsArray().astype(bool)
 
 
 def write_truth_gpkg(path: Path, truth: dict[str, Any], spec: SceneSpec) -> None:
@@ -339,8 +364,16 @@ def prf(tp: int, n_pred: int, n_truth: int) -> dict[str, float | None]:
     }
 
 
-def score(predicted: list[Box], objects: list[dict[str, Any]], pixels: int) -> dict[str, Any]:
-    """Every metric of one variant from predicted pixel boxes and the truth objects."""
+def score(
+    predicted: list[Box],
+    objects: list[dict[str, Any]],
+    pixels: int,
+    land: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Every metric of one variant from predicted pixel boxes and the truth objects.
+
+    ``land`` (optional, True on land): false boxes whose centre is on land are counted apart.
+    """
     ships = [o for o in objects if o["kind"] == "ship"]
     others = [o for o in objects if o["kind"] != "ship"]
     boxes = [tuple(o["bbox_px"]) for o in ships]
@@ -349,15 +382,29 @@ def score(predicted: list[Box], objects: list[dict[str, Any]], pixels: int) -> d
     strict = match(predicted, boxes, centres, STRICT_IOU, centre_counts=False)
     hit = {j for _, j in loose}
     matched_pred = {i for i, _ in loose}
-    on_others = sum(
-        1
-        for i, p in enumerate(predicted)
-        if i not in matched_pred
-        and any(
+    # each false box in one place, first that applies: a non-ship, a ship that already has its
+    # box (a split or duplicate box), land, else sea clutter
+    where = {"non_ship": 0, "ship_again": 0, "land": 0, "sea": 0}
+    for i, p in enumerate(predicted):
+        if i in matched_pred:
+            continue
+        if any(
             contains(p, o["cx"], o["cy"]) or box_iou(p, tuple(o["bbox_px"])) >= LOOSE_IOU
             for o in others
-        )
-    )
+        ):
+            where["non_ship"] += 1
+        elif any(box_iou(p, t) > 0 for t in boxes):
+            where["ship_again"] += 1
+        elif (
+            land is not None
+            and land[
+                min(max(int((p[1] + p[3]) / 2), 0), land.shape[0] - 1),
+                min(max(int((p[0] + p[2]) / 2), 0), land.shape[1] - 1),
+            ]
+        ):
+            where["land"] += 1
+        else:
+            where["sea"] += 1
     by_length = {}
     for lo, hi, label in LENGTH_BANDS:
         idx = [j for j, o in enumerate(ships) if lo <= o["length_m"] < hi]
@@ -387,7 +434,8 @@ def score(predicted: list[Box], objects: list[dict[str, Any]], pixels: int) -> d
         "recall_ge100": sum(j in hit for j in big) / len(big) if big else None,
         "ships_ge100": len(big),
         "recall_moored": sum(j in hit for j in moored) / len(moored) if moored else None,
-        "fp_on_non_ships": on_others,
+        "fp_on_non_ships": where["non_ship"],
+        "fp_where": where,
         "false_per_4mpx": fp / (pixels / 4e6),
         "missed": [
             {k: ships[j][k] for k in ("cx", "cy", "length_m", "moored", "peak_db")}
@@ -487,7 +535,8 @@ def run_variant(
         return result
     result["tags"] = heatmap_tags(heat)
     predicted = read_predicted(boxes, scene_path)
-    result.update(score(predicted, truth["objects"], w * h))
+    land = read_land_mask(scene_path.parent)
+    result.update(score(predicted, truth["objects"], w * h, land))
     result["_predicted"] = predicted
     return result
 
@@ -602,10 +651,22 @@ def write_report(out: Path, name: str, title: str, results: list[dict], context:
             f" {m['incidence_deg'][0]}–{m['incidence_deg'][1]}° | {m['wind_ms']} m/s |"
             f" {m['looks']} |"
         )
-    lines += ["", "Non-ship boxes (false positives on platforms/turbines/buoys) per variant: "]
-    lines[-1] += ", ".join(
-        f"{r['variant']} {r['fp_on_non_ships']}" for r in results if r["exit_code"] == 0
-    )
+    lines += ["", "## Where the false boxes are", ""]
+    lines += ["Each false box counted once, in the first place that applies."]
+    lines += [
+        "",
+        "| variant | false boxes | on platforms, turbines, buoys | a second box on a ship",
+    ]
+    lines[-1] += " | on land | at sea |"
+    lines += ["|---|---:|---:|---:|---:|---:|"]
+    for r in results:
+        if r["exit_code"] != 0:
+            continue
+        w = r["fp_where"]
+        lines.append(
+            f"| {r['variant']} | {r['fp']} | {w['non_ship']} | {w['ship_again']} | {w['land']}"
+            f" | {w['sea']} |"
+        )
     lines.append("")
     (out / f"{name}.md").write_text("\n".join(lines))
 

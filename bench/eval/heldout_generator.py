@@ -86,6 +86,7 @@ class HeldoutScene:
     pixel_m: float
     objects: list[SceneObject]
     meta: dict[str, Any] = field(default_factory=dict)
+    land: np.ndarray | None = None  #: True on land (quays and the harbour's jetty included)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -716,7 +717,7 @@ def generate(recipe: Recipe, seed: int) -> HeldoutScene:
             "valid_fraction": round(float(valid.mean()), 4),
         }
     )
-    return HeldoutScene(bands, px, objects, meta)
+    return HeldoutScene(bands, px, objects, meta, land)
 
 
 def _noise_floor(shape, rng, pixel_m) -> np.ndarray:
