@@ -599,7 +599,10 @@ def write_report(out: Path, name: str, title: str, results: list[dict], context:
                 f" – | – | – | `{short_error(r['error'])}` | {r['seconds']} |"
             )
             continue
-        model = r.get("tags", {}).get("MSCAM_MODEL", "?")
+        tags = r.get("tags", {})
+        model = tags.get("MSCAM_MODEL", "?")
+        if "MSCAM_WORKING_SPACING" in tags:
+            model += f" @ {float(tags['MSCAM_WORKING_SPACING']):g} m"
         lines.append(
             f"| {r['variant']} | {size} | {r['ships']} | {r['boxes']} | {_fmt(r['precision'])} |"
             f" {_fmt(r['recall'])} | **{_fmt(r['f1'])}** | {_fmt(r['f1_iou50'])} |"
