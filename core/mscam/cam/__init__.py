@@ -49,7 +49,8 @@ def create_explainer(
     """
     from mscam.cam.options import validate_options
 
-    return METHODS[method](model, target_layer, **validate_options(method, options))
+    checked = validate_options(method, options)  # first: it names the methods if unknown
+    return METHODS[method](model, target_layer, **checked)
 
 
 def explain(

@@ -33,7 +33,10 @@ def _integer(name: str, low: int, high: int) -> Callable[[Any], int]:
 def _choice(name: str, allowed: tuple[str, ...]) -> Callable[[Any], str]:
     def check(value: Any) -> str:
         if value not in allowed:
-            raise InputError(f"option {name} must be one of {', '.join(allowed)}; got {value!r}")
+            raise InputError(
+                f"unknown {name.replace('_', ' ')} {value!r} (option {name}); choose one of: "
+                f"{', '.join(allowed)}"
+            )
         return value
 
     return check
