@@ -216,3 +216,33 @@ def test_scene_tiles_cover_the_scene_and_are_labelled_from_the_truth() -> None:
         assert is_ship == (tiles.boxes[i].shape[0] > 0)
         assert is_ship == np.isfinite(tiles.lengths_m[i])
     assert (tiles.labels == 0).sum() >= 4
+
+
+def test_correlated_speckle_keeps_its_looks() -> None:
+    from mscam.sar.fields import speckle
+
+    rng = np.random.default_rng(3)
+    for looks in (1.0, 4.0):
+        plain, smooth = speckle((192, 192), looks, rng), speckle((192, 192), looks, rng, 1.0)
+        for field in (plain, smooth):
+            assert field.mean() == pytest.approx(1.0, abs=0.03)
+            assert field.mean() ** 2 / field.var() == pytest.approx(looks, rel=0.1)
+        neighbours = [
+            np.corrcoef(f[:, :-1].ravel(), f[:, 1:].ravel())[0, 1] for f in (plain, smooth)
+        ]
+        assert abs(neighbours[0]) < 0.05 and neighbours[1] > 0.4
+
+
+def test_sidelobe_weighting_sets_the_cross() -> None:
+    from mscam.sar.targets import render_scatterers
+
+    one = (np.array([20.5]), np.array([20.5]), np.array([1.0 + 0j]))  # on a pixel centre
+    levels = []
+    for alpha in (1.0, 0.75, 0.55):
+        patch = render_scatterers(*one, margin=16, alpha=alpha).intensity
+        row = patch[16]  # the scatterer's row (y 20, in a window from y 4)
+        centre = int(np.argmax(row))
+        levels.append(10 * np.log10(row[centre + 5 : centre + 13].max() / row[centre]))
+    # Sidelobes beyond 2.5 resolutions: unweighted ~-18 dB; S-1 weighting ~-22; near Hamming -40.
+    assert -20.0 < levels[0] < -15.0
+    assert levels[0] > levels[1] + 3 and levels[1] > levels[2] + 10

@@ -121,9 +121,28 @@ def gamma_texture(gaussian: np.ndarray, nu: float | np.ndarray) -> np.ndarray:
     return (base**3).astype(np.float32)
 
 
-def speckle(shape: Shape, looks: float, rng: np.random.Generator) -> np.ndarray:
-    """Multilook intensity speckle: Gamma(shape=L, scale=1/L), unit mean, variance 1/L."""
-    return rng.standard_gamma(looks, size=shape, dtype=np.float32) / np.float32(looks)
+def speckle(
+    shape: Shape, looks: float, rng: np.random.Generator, corr_px: float = 0.0
+) -> np.ndarray:
+    """Multilook intensity speckle: Gamma(shape=L, scale=1/L), unit mean, variance 1/L.
+
+    ``corr_px`` > 0 correlates neighbouring pixels, as in products sampled finer than their
+    resolution: each look is the intensity of a circular Gaussian field smoothed by a Gaussian
+    of ``corr_px`` pixels, and round(L) (at least 1) such looks are averaged.
+    """
+    if corr_px <= 0:
+        return rng.standard_gamma(looks, size=shape, dtype=np.float32) / np.float32(looks)
+    reach = max(1, math.ceil(2.5 * corr_px))
+    taps = np.exp(-0.5 * (np.arange(-reach, reach + 1) / corr_px) ** 2)
+    taps = (taps / np.sqrt((taps**2).sum())).astype(np.float32)  # the 2-D kernel: unit power
+    n_looks = max(1, round(looks))
+    total = np.zeros(shape, np.float32)
+    for _ in range(2 * n_looks):  # real and imaginary parts of every look
+        raw = rng.standard_normal((shape[0] + 2 * reach, shape[1] + 2 * reach), np.float32)
+        rows = sum(w * raw[k : k + shape[0]] for k, w in enumerate(taps))
+        field = sum(w * rows[:, k : k + shape[1]] for k, w in enumerate(taps))
+        total += field * field
+    return total / np.float32(2 * n_looks)
 
 
 def blob_mask(

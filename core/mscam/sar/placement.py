@@ -28,6 +28,8 @@ from mscam.sar.units import linear_to_db
 
 #: Azimuth ambiguities sit this far from their source (metres): λ·R·PRF / (2·V) for IW.
 GHOST_OFFSET_M = (4200.0, 6200.0)
+#: Impulse response: range and azimuth resolution (m) and Hamming weight (Sentinel-1 IW GRDH).
+IRF = (20.0, 22.0, 0.75)
 
 
 class Placer:
@@ -162,6 +164,7 @@ def place_ships(
     length_range: tuple[float, float] | None = None,
     extra: np.random.Generator | None = None,
     co_gain_db: tuple[float, float] = (0.0, 0.0),
+    irf: tuple[float, float, float] = IRF,
 ) -> list[tuple[dict[str, Any], TargetPatch, TargetPatch]]:
     """Place and render ``count`` ships (fewer if the sea is full): moored at a quay, at anchor
     near the coast, along a shipping lane, or anywhere at sea; moving ones may leave a dark
@@ -169,7 +172,7 @@ def place_ships(
     the default profiles stay as they were; ``co_gain_db`` brightens the co-polarised return
     (HH ships are slightly brighter than VV)."""
     h, w = background.land.shape
-    resolution = (20.0 / spacing, 22.0 / spacing)
+    resolution, alpha = (irf[0] / spacing, irf[1] / spacing), irf[2]
     lane_angle = rng.uniform(0, 180)
     lane_point = (rng.uniform(0.2, 0.8) * w, rng.uniform(0.2, 0.8) * h)
     anchorages = np.flatnonzero(background.coastal_sea & placer.free_sea)
@@ -219,9 +222,9 @@ def place_ships(
             elif length_m >= 150 and length_range is not None:
                 peak = min(peak + float(extra.uniform(0.0, 5.0)), 35.0)
             peak += float(extra.uniform(*co_gain_db))
-        vv = render_ship(cx, cy, length_px, beam_px, heading, peak, rng, resolution)
+        vv = render_ship(cx, cy, length_px, beam_px, heading, peak, rng, resolution, alpha)
         vh_peak = peak - rng.uniform(5, 10)
-        vh = render_ship(cx, cy, length_px, beam_px, heading, vh_peak, rng, resolution)
+        vh = render_ship(cx, cy, length_px, beam_px, heading, vh_peak, rng, resolution, alpha)
         wake = moving and length_m > 30 and rng.random() < profile.wake_probability
         kelvin = False
         if wake:
@@ -261,11 +264,12 @@ def place_structures(
     *,
     spacing: float = PIXEL_M,
     extra: np.random.Generator | None = None,
+    irf: tuple[float, float, float] = IRF,
 ) -> list[tuple[dict[str, Any], TargetPatch, TargetPatch]]:
     """Platforms, wind-farm turbines on a grid, buoys and rocks: bright, static, not ships."""
     h, w = shape
     scale = PIXEL_M / spacing
-    resolution = (20.0 / spacing, 22.0 / spacing)
+    resolution, alpha = (irf[0] / spacing, irf[1] / spacing), irf[2]
     area_km2 = h * w * spacing**2 * 1e-6
     out: list[tuple[dict[str, Any], TargetPatch, TargetPatch]] = []
 
@@ -280,9 +284,9 @@ def place_structures(
         dominant: float = 3.0,
         cross_gap: tuple[float, float] = (6, 11),
     ) -> None:
-        vv = render_structure(cx, cy, size, points, peak, gen, resolution, dominant)
+        vv = render_structure(cx, cy, size, points, peak, gen, resolution, dominant, alpha)
         vh_peak = peak - gen.uniform(*cross_gap)
-        vh = render_structure(cx, cy, size, points, vh_peak, gen, resolution, dominant)
+        vh = render_structure(cx, cy, size, points, vh_peak, gen, resolution, dominant, alpha)
         half = size / 2 + 0.5
         box = (
             math.floor(cx - half),
@@ -345,12 +349,13 @@ def offscene_ghosts(
     shape: tuple[int, int],
     spacing: float,
     rng: np.random.Generator,
+    irf: tuple[float, float, float] = IRF,
 ) -> list[tuple[dict[str, Any], TargetPatch, TargetPatch]]:
     """Azimuth ghosts of bright ships and platforms outside the scene: fainter, smeared copies
     of a target, with nothing bright a few kilometres up or down the azimuth line."""
     h, w = shape
     scale = PIXEL_M / spacing
-    resolution = (20.0 / spacing, 22.0 / spacing)
+    resolution, alpha = (irf[0] / spacing, irf[1] / spacing), irf[2]
     out = []
     for _ in range(rng.poisson(profile.offscene_ghost_density * h * w * spacing**2 * 1e-6)):
         source_peak, weaker = rng.uniform(20, 34), rng.uniform(18, 24)
@@ -362,7 +367,7 @@ def offscene_ghosts(
                 continue
             heading = rng.uniform(0, 360)
             pair = [
-                render_ship(*spot, length, length / 7, heading, p, rng, resolution)
+                render_ship(*spot, length, length / 7, heading, p, rng, resolution, alpha)
                 for p in (source_peak, source_peak - rng.uniform(5, 10))
             ]
         else:
@@ -372,7 +377,7 @@ def offscene_ghosts(
                 continue
             n = int(rng.integers(6, 20))
             pair = [
-                render_structure(*spot, size, n, p, rng, resolution)
+                render_structure(*spot, size, n, p, rng, resolution, 3.0, alpha)
                 for p in (source_peak, source_peak - rng.uniform(6, 11))
             ]
         vv, vh = (ghost_of(p, 0, weaker, smear) for p in pair)

@@ -41,11 +41,15 @@ class TargetPatch:
         image[iy0:iy1, ix0:ix1] += part
 
 
-def impulse_response(offset_px: np.ndarray, resolution_px: float) -> np.ndarray:
-    """1-D weighted-sinc impulse response at ``offset_px`` pixels from a scatterer (peak 1)."""
+def impulse_response(
+    offset_px: np.ndarray, resolution_px: float, alpha: float = HAMMING_ALPHA
+) -> np.ndarray:
+    """1-D weighted-sinc impulse response at ``offset_px`` pixels from a scatterer (peak 1);
+    ``alpha`` is the generalised Hamming weight: 1 = no weighting (sidelobes -13 dB), 0.54 =
+    Hamming (-43 dB), 0.75 = Sentinel-1 (~-21 dB)."""
     u = offset_px * (_WIDTH_FACTOR / resolution_px)
-    side = (1.0 - HAMMING_ALPHA) / 2.0
-    return np.sinc(u) + (side / HAMMING_ALPHA) * (np.sinc(u - 1.0) + np.sinc(u + 1.0))
+    side = (1.0 - alpha) / 2.0
+    return np.sinc(u) + (side / alpha) * (np.sinc(u - 1.0) + np.sinc(u + 1.0))
 
 
 def render_scatterers(
@@ -54,6 +58,7 @@ def render_scatterers(
     amplitudes: np.ndarray,
     margin: int,
     resolution_px: tuple[float, float] = RESOLUTION_PX,
+    alpha: float = HAMMING_ALPHA,
 ) -> TargetPatch:
     """Image complex point scatterers at continuous pixel positions (``xs``, ``ys``).
 
@@ -67,8 +72,8 @@ def render_scatterers(
     y1 = math.floor(ys.max()) + margin
     cols = np.arange(x0, x1 + 1) + 0.5
     rows = np.arange(y0, y1 + 1) + 0.5
-    range_response = impulse_response(cols[None, :] - xs[:, None], resolution_px[0])  # (n, W)
-    azimuth_response = impulse_response(rows[:, None] - ys[None, :], resolution_px[1])  # (H, n)
+    range_response = impulse_response(cols[None, :] - xs[:, None], resolution_px[0], alpha)
+    azimuth_response = impulse_response(rows[:, None] - ys[None, :], resolution_px[1], alpha)
     field = (azimuth_response * amplitudes[None, :]) @ range_response
     return TargetPatch(x0, y0, (np.abs(field) ** 2).astype(np.float32))
 
@@ -81,10 +86,13 @@ def _scaled(patch: TargetPatch, peak_db: float) -> TargetPatch:
     return patch
 
 
-def sidelobe_margin(peak_db: float, resolution_px: float = RESOLUTION_PX[0]) -> int:
+def sidelobe_margin(
+    peak_db: float, resolution_px: float = RESOLUTION_PX[0], alpha: float = HAMMING_ALPHA
+) -> int:
     """Pixels around a target where its sidelobes still stand out of a -25 dB sea."""
-    # Sidelobes fall ~21 dB below the peak, then as 1/(πu): visible while above the sea.
-    excess = peak_db - 21.0 + 25.0
+    # Sidelobes fall ~21 dB below the peak (at alpha 0.75; 13 dB unweighted; a conservative
+    # straight line between), then as 1/(πu): visible while above the sea.
+    excess = peak_db - (13.3 + 30.8 * (1.0 - alpha)) + 25.0
     scale = resolution_px / RESOLUTION_PX[0]
     return int(np.clip(10 ** (excess / 20) / math.pi * scale, 4, 48 * scale))
 
@@ -130,11 +138,12 @@ def render_ship(
     peak_db: float,
     rng: np.random.Generator,
     resolution_px: tuple[float, float] = RESOLUTION_PX,
+    alpha: float = HAMMING_ALPHA,
 ) -> TargetPatch:
     """A ship's imaged intensity, scaled so its brightest pixel is ``peak_db``."""
     dx, dy, amplitudes = ship_scatterers(length_px, beam_px, heading_deg, rng)
-    margin = sidelobe_margin(peak_db, resolution_px[0])
-    patch = render_scatterers(cx + dx, cy + dy, amplitudes, margin, resolution_px)
+    margin = sidelobe_margin(peak_db, resolution_px[0], alpha)
+    patch = render_scatterers(cx + dx, cy + dy, amplitudes, margin, resolution_px, alpha)
     return _scaled(patch, peak_db)
 
 
@@ -147,6 +156,7 @@ def render_structure(
     rng: np.random.Generator,
     resolution_px: tuple[float, float] = RESOLUTION_PX,
     dominant: float = 3.0,
+    alpha: float = HAMMING_ALPHA,
 ) -> TargetPatch:
     """A compact man-made structure (platform, turbine, buoy) or a rock: points in a small
     square, the first ``dominant`` times stronger (a corner reflector: legs, deck edge)."""
@@ -155,8 +165,9 @@ def render_structure(
     ys = cy + rng.uniform(-half, half, n_points)
     amplitudes = rng.uniform(0.5, 1.0, n_points) * np.exp(2j * math.pi * rng.random(n_points))
     amplitudes[0] *= dominant
-    margin = sidelobe_margin(peak_db, resolution_px[0])
-    return _scaled(render_scatterers(xs, ys, amplitudes, margin, resolution_px), peak_db)
+    margin = sidelobe_margin(peak_db, resolution_px[0], alpha)
+    patch = render_scatterers(xs, ys, amplitudes, margin, resolution_px, alpha)
+    return _scaled(patch, peak_db)
 
 
 def ghost_of(patch: TargetPatch, offset_y: int, weaker_db: float, smear_px: int) -> TargetPatch:

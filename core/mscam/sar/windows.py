@@ -66,16 +66,20 @@ class SceneWindows:
         self.scene, self.size, self.rng = scene, size, rng
         self.invalid = integral(~scene.valid_mask)
         self.land = integral(scene.land_mask)
-        resolution = 20.0 / scene.pixel_spacing
+        resolution = scene.resolution_m[0] / scene.pixel_spacing
+        alpha = scene.sidelobe_alpha
         self.ship_boxes = np.array([s["box"] for s in scene.ships], np.int64).reshape(-1, 4)
         # Ships' exclusion zones reach as far as their sidelobes stand out of the sea.
         margins = np.array(
-            [sidelobe_margin(s["peak_db"], resolution) for s in scene.ships], np.int64
+            [sidelobe_margin(s["peak_db"], resolution, alpha) for s in scene.ships], np.int64
         )
         self.ship_zones = self.ship_boxes + margins[:, None] * np.array([-1, -1, 1, 1])
         offshore = [n for n in scene.hard_negatives if n["kind"] in OFFSHORE_KINDS]
         zones = [
-            np.add(n["box"], np.multiply([-1, -1, 1, 1], sidelobe_margin(n["peak_db"], resolution)))
+            np.add(
+                n["box"],
+                np.multiply([-1, -1, 1, 1], sidelobe_margin(n["peak_db"], resolution, alpha)),
+            )
             for n in offshore
         ]
         self.offshore_zones = np.array(zones, np.int64).reshape(-1, 4)
@@ -119,8 +123,8 @@ class SceneWindows:
         if box[2] - box[0] + 1 + 2 * pad > s or box[3] - box[1] + 1 + 2 * pad > s:
             cx, cy = (box[0] + box[2]) // 2, (box[1] + box[3]) // 2
             box, pad = (cx, cy, cx, cy), s // 4
-        xs = self.rng.integers(box[2] + pad - s + 1, box[0] - pad + 1, 12, endpoint=True)
-        ys = self.rng.integers(box[3] + pad - s + 1, box[1] - pad + 1, 12, endpoint=True)
+        xs = self.rng.integers(box[2] + pad - s + 1, box[0] - pad, 12, endpoint=True)
+        ys = self.rng.integers(box[3] + pad - s + 1, box[1] - pad, 12, endpoint=True)
         keep = self.valid(xs, ys)
         if avoid_ships:
             keep &= ~overlaps(xs, ys, s, self.ship_zones)

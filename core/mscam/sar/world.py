@@ -186,6 +186,13 @@ def random_scene_arguments(
         "pixel_spacing": spacing,
         "ship_length_m": ship_length_range,
         "calibration_db": float(rng.uniform(-2.0, 2.0)),
+        # Other processors: resolution, sidelobe weighting and speckle correlation differ.
+        "resolution_m": (
+            spacing * float(rng.uniform(1.6, 2.6)),
+            spacing * float(rng.uniform(1.6, 2.6)),
+        ),
+        "sidelobe_alpha": float(rng.uniform(0.55, 1.0)),
+        "speckle_corr_px": float(rng.uniform(0.5, 1.1)) if rng.random() < 0.5 else 0.0,
     }
 
 
