@@ -321,3 +321,30 @@ def test_block_cache_cap_is_restored_and_never_raises_the_users(scene_tif) -> No
         with limited_block_cache(before):  # never above what is in force
             assert gdal.GetCacheMax() == before // 2
     assert gdal.GetCacheMax() == before
+
+
+def test_reads_honour_gdal_scale_offset_and_give_complex_magnitudes(tmp_path: Path) -> None:
+    gdal = pytest.importorskip("osgeo.gdal")
+    raw = np.array([[[-2000, 150], [-32768, 0]]], np.int16)
+    path = tmp_path / "scaled.tif"
+    write_geotiff(path, raw, nodata=-32768)
+    ds = gdal.Open(str(path), gdal.GA_Update)
+    ds.GetRasterBand(1).SetScale(0.01)
+    ds.GetRasterBand(1).SetOffset(-1.0)
+    ds = None
+    with RasterReader(path) as reader:
+        assert reader.info.scaled and reader.info.value_dtype == "float32"
+        np.testing.assert_allclose(reader.read(0, 0, 2, 2)[0], [[-21.0, 0.5], [np.nan, -1.0]])
+        np.testing.assert_allclose(reader.sample()[0], [[-21.0, 0.5], [np.nan, -1.0]])
+    slc = np.array([[[3 + 4j, 0], [-5j, 1]]], np.complex64)
+    write_geotiff(tmp_path / "slc.tif", slc, nodata=0)
+    with RasterReader(tmp_path / "slc.tif") as reader:
+        assert reader.info.value_dtype == "complex64"
+        np.testing.assert_array_equal(reader.read(0, 0, 2, 2)[0], [[5.0, np.nan], [5.0, 1.0]])
+
+
+def test_float32_nodata_matches_in_the_bands_own_type(tmp_path: Path) -> None:
+    path = tmp_path / "f.tif"
+    write_geotiff(path, np.array([[[0.001, 0.5]]], np.float32), nodata=0.001)
+    with RasterReader(path) as reader:
+        np.testing.assert_array_equal(reader.read(0, 0, 2, 1)[0], [[np.nan, 0.5]])

@@ -523,3 +523,31 @@ def test_the_next_run_removes_what_a_killed_run_left(tmp_path, card, scene_db):
     scene = write_scene(tmp_path / "scene.tif", scene_db)
     explain_scene(scene, tmp_path / "heat.tif", None, settings(card))
     assert hidden(tmp_path) == []
+
+
+def test_a_kill_between_the_renames_never_pairs_a_new_heatmap_with_old_boxes(tmp_path):
+    """SIGKILL right after the heatmap's rename (the worst instant): the old boxes are already
+    gone, so the folder holds the new heatmap and no boxes, never a mismatched pair."""
+    a, b = tmp_path / "heat.tif", tmp_path / "boxes.gpkg"
+    a.write_text("old heat")
+    b.write_text("old boxes")
+    code = (
+        "import os, signal, sys\n"
+        "from pathlib import Path\n"
+        "from mscam.scene.outputs import StagedOutputs\n"
+        "a, b = map(Path, sys.argv[1:])\n"
+        "rename = os.replace\n"
+        "def rename_then_die(src, dst):\n"
+        "    rename(src, dst)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "with StagedOutputs() as staged:\n"
+        "    Path(staged.add(a)).write_text('new heat')\n"
+        "    Path(staged.add(b)).write_text('new boxes')\n"
+        "    os.replace = rename_then_die\n"
+        "    staged.commit()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(a), str(b)], capture_output=True)
+    assert done.returncode == -signal.SIGKILL
+    assert a.read_text() == "new heat" and not b.exists()
+    remove_stale_scratch(tmp_path)  # what the next run does
+    assert hidden(tmp_path) == []

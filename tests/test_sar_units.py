@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from mscam.errors import InputError
 from mscam.sar.units import (
+    UNITS,
     amplitude_to_sigma0,
     check_units,
     db_to_linear,
@@ -166,3 +167,24 @@ def test_db_window_checks_shapes() -> None:
         db_window(np.zeros((1, 4, 4)), [(0, 0)])
     with pytest.raises(InputError, match="no dB window"):
         windows_for_roles(["band3"])
+
+
+def test_unit_type_decides_and_a_db_word_wins_within_a_label() -> None:
+    # The unit type outranks the description and the file name, whatever they say.
+    assert detect_units("float32", unit_type="dB", description="linear", name="x_amp.tif") == "dB"
+    assert detect_units("uint16", unit_type="sigma0", description="VV_dB") == "linear"
+    assert detect_units("int16", unit_type="amplitude") == "amplitude"
+    assert detect_units("float32", unit_type="DN") == "DN"
+    # "Sigma0_VV_dB" is sigma0 in dB; an unknown unit type ("m") is no word at all.
+    assert detect_units("float32", description="Sigma0_VV_dB") == "dB"
+    assert detect_units("float32", unit_type="m", description="Sigma0_VV_dB") == "dB"
+    # Complex samples are read as |z|: amplitude unless a label says otherwise.
+    assert detect_units("complex64") == "amplitude"
+    assert detect_units("complex64", unit_type="dB") == "dB"
+
+
+def test_infinite_values_are_nodata_in_every_conversion() -> None:
+    values = np.array([np.inf, -np.inf, -10.0])
+    for target in UNITS:
+        out = to_model_units(values, "dB", target)
+        assert np.isnan(out[:2]).all() and np.isfinite(out[2]), target
