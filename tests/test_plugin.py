@@ -59,6 +59,7 @@ PARAMETERS = {
             "MIN_SCORE",
             "DEVICE",
             "ARCHITECTURE_FILE",
+            "PIXEL_SPACING",
             "HEATMAP",
             "BOXES",
         ],
@@ -153,6 +154,8 @@ def test_provider_lists_four_algorithms_with_the_public_parameter_names(plugin):
     assert explain.parameterDefinition("BOXES").defaultFileExtension() == "gpkg"
     assert explain.parameterDefinition("HEATMAP").defaultFileExtension() == "tif"
     assert explain.parameterDefinition("DEVICE").options() == ["auto", "cpu", "cuda"]
+    spacing = explain.parameterDefinition("PIXEL_SPACING")  # 0: from the scene's georeferencing
+    assert spacing.defaultValue() == 0 and spacing.flags() & spacing.FlagAdvanced
     profiles = registry.algorithmById("mscam:synthesize").parameterDefinition("PROFILE")
     assert profiles.options() == list(PROFILES) == list(PROFILE_NAMES)
 

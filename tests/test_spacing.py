@@ -175,7 +175,7 @@ def test_working_scene_averages_in_linear_power_and_leaves_nodata_out(tmp_path):
     write_geotiff(path, db, geotransform=(0, 1, 0, 0, 0, -1), projection="EPSG:32633", nodata=-9999)
     reader = RasterReader(path)
     grid = WorkingGrid((9, 6), (3, 2), None)
-    working = open_working_scene(reader, {0: "dB", 1: "dB"}, grid).read(0, 0, 3, 2)
+    working = open_working_scene(reader, {0: "dB", 1: "dB"}, grid, "average").read(0, 0, 3, 2)
     power = np.where(db == -9999.0, np.nan, 10 ** (db.astype(np.float64) / 10))
     blocks = power.reshape(2, 2, 3, 3, 3).transpose(0, 1, 3, 2, 4).reshape(2, 2, 3, 9)
     with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
@@ -186,7 +186,8 @@ def test_working_scene_averages_in_linear_power_and_leaves_nodata_out(tmp_path):
     dn = np.array([[0, 3, 4, 4], [0, 0, 1, 7]], np.uint16)
     path = tmp_path / "dn.tif"
     write_geotiff(path, dn, geotransform=(0, 1, 0, 0, 0, -1), projection="EPSG:32633")
-    working = open_working_scene(RasterReader(path), {0: "DN"}, WorkingGrid((4, 2), (2, 1), None))
+    grid = WorkingGrid((4, 2), (2, 1), None)
+    working = open_working_scene(RasterReader(path), {0: "DN"}, grid, "average")
     values = working.read(0, 0, 2, 1)[0, 0]
     np.testing.assert_allclose(values, [3.0, math.sqrt((16 + 16 + 1 + 49) / 4)], rtol=1e-6)
 
