@@ -10,7 +10,7 @@ import pytest
 import torch
 from cam_reference import reference_map
 from conftest import SplitNet, make_splitnet
-from mscam.cam import METHODS, create_explainer
+from mscam.cam import METHODS, MSCAM, create_explainer
 from mscam.cam.ops import minmax
 from torch import nn
 
@@ -376,3 +376,42 @@ def test_maps_on_cuda_equal_cpu(splitnet, inputs):
     gpu = mscam.explain(splitnet.cuda(), inputs, target_layer="features")
     assert gpu.is_cuda
     assert torch.allclose(gpu.cpu(), cpu, atol=1e-4)
+
+
+# -- half-precision forwards: the CAM arithmetic stays in float32 -------------------------------
+
+
+class _RecordingMSCAM(MSCAM):
+    """MS-CAM that records the dtypes and the autocast state its `_map` ran with."""
+
+    seen: list
+
+    def _map(self, x, activations, grads, targets):
+        self.seen.append((activations.dtype, grads.dtype, torch.is_autocast_enabled("cpu")))
+        return super()._map(x, activations, grads, targets)
+
+
+def test_under_bfloat16_autocast_the_cam_arithmetic_runs_in_float32():
+    # The hand network's values (inputs 1..4, weights 1, 2 and ±1) are exact in bfloat16, so the
+    # forward in bfloat16 is exact and the maps must equal the float32 ones to float32 rounding.
+    net = hand_net([[1.0, 1.0], [-1.0, 0.5]])
+    want = mscam.explain(net, HAND_X, "ms-cam", "features", targets=0)
+    explainer = _RecordingMSCAM(net, "features")
+    explainer.seen = []
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = explainer.compute(HAND_X, 0)
+    assert explainer.seen == [(torch.float32, torch.float32, False)]
+    assert got.maps.dtype == torch.float32 and got.logits.dtype == torch.float32
+    assert torch.allclose(got.maps, want, rtol=0, atol=1e-6)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_pinned_input_and_fp16_autocast_on_cuda(splitnet, inputs):
+    cpu = mscam.explain(splitnet, inputs, target_layer="features")
+    net = splitnet.cuda()
+    pinned = mscam.explain(net, inputs.pin_memory(), target_layer="features")
+    assert torch.allclose(pinned.cpu(), cpu, atol=1e-4)
+    with torch.autocast("cuda", dtype=torch.float16):
+        half = mscam.explain(net, inputs.pin_memory(), target_layer="features")
+    assert half.dtype == torch.float32 and bool(torch.isfinite(half).all())
+    assert float((half.cpu() - cpu).abs().max()) < 0.05

@@ -16,6 +16,7 @@ owns everything else, so that every method shares the same guarantees:
 from __future__ import annotations
 
 import abc
+import contextlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -161,6 +162,20 @@ def resolve_targets(targets: int | Tensor | None, logits: Tensor) -> Tensor:
     return chosen
 
 
+def _at_least_float32(tensor: Tensor) -> Tensor:
+    """`tensor` in float32 when it is in a narrower floating type (float16, bfloat16)."""
+    if tensor.is_floating_point() and torch.finfo(tensor.dtype).bits < 32:
+        return tensor.float()
+    return tensor
+
+
+def _autocast_off(device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    """Autocast disabled on `device`'s type, where torch has autocast for it."""
+    if device.type in ("cpu", "cuda", "xpu", "mps"):
+        return torch.autocast(device.type, enabled=False)
+    return contextlib.nullcontext()
+
+
 class BaseCAM(abc.ABC):
     """A CAM explainer bound to a model and a target layer.
 
@@ -220,7 +235,8 @@ class BaseCAM(abc.ABC):
         """
         x = self._check_input(x)
         device = model_device(self.model, x.device)
-        x = x.to(device)
+        # A pinned host batch goes to the GPU asynchronously (the copy overlaps the queue).
+        x = x.to(device, non_blocking=x.device.type == "cpu" and x.is_pinned())
         if self.target_layer is None:
             self.target_layer = resolve_layer(self.model, locate_target_layer(self.model, x))
         step = self.batch_size or x.shape[0]
@@ -269,15 +285,19 @@ class BaseCAM(abc.ABC):
             with torch.enable_grad():  # the caller may be in no_grad mode
                 score = logits[kept].gather(1, chosen[kept][:, None]).sum()
                 (grads,) = torch.autograd.grad(score, activations)
-        logits = logits.detach()
-        activations = activations.detach()
+        # Under a caller's autocast the forward (and its backward) may run in half precision; the
+        # CAM arithmetic always runs in float32, with autocast off.
+        logits = _at_least_float32(logits.detach())
+        activations = _at_least_float32(activations.detach())
+        grads = None if grads is None else _at_least_float32(grads)
         if not bool(kept.all()):
             x, activations, targets_kept = x[kept], activations[kept], chosen[kept]
             grads = None if grads is None else grads[kept]
         else:
             targets_kept = chosen
-        raw = self._map(x, activations, grads, targets_kept)
-        maps[kept] = self._finish(raw, tuple(maps.shape[-2:]), normalize).to(maps.dtype)
+        with _autocast_off(x.device):
+            raw = self._map(_at_least_float32(x), activations, grads, targets_kept)
+            maps[kept] = self._finish(raw, tuple(maps.shape[-2:]), normalize).to(maps.dtype)
         return maps, logits, chosen, kept
 
     def _forward(self, x: Tensor) -> tuple[Tensor, Tensor]:

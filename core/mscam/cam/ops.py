@@ -43,23 +43,54 @@ def channel_range(
     positions (and which is constant beyond the first and last), so over the samples that fall in
     one piece its extremes lie at the piece's first or last sample. In 2-D each cell is bilinear,
     hence the extremes of `Up(F)` lie on those rows × those columns: two per input position along
-    each axis (16 × 16 instead of 128 × 128 for an 8 × 8 map resized to 128 × 128). Channels are
-    processed in chunks so the intermediates stay below `max_elements`.
+    each axis (16 × 16 instead of 128 × 128 for an 8 × 8 map resized to 128 × 128).
+
+    Those samples are `R F Cᵀ` with `R` and `C` the (taps × inputs) interpolation matrices of
+    the two axes, two matrix products per chunk of maps: a gather along the last axis costs
+    several times more on the CPU, and the products run as well on a GPU. Maps are processed in
+    chunks so the intermediates stay below `max_elements` (large chunks: on a busy CPU each
+    parallel operation's start costs more than cache misses do).
     """
-    rows = _extreme_taps(features.shape[-2], size[0], features)
-    cols = _extreme_taps(features.shape[-1], size[1], features)
-    per_channel = features.shape[0] * max(features.shape[-2], rows[0].numel()) * cols[0].numel()
-    chunk = max(1, max_elements // max(1, per_channel))
+    batch, channels, height, width = features.shape
+    maps = features.reshape(batch * channels, height, width)
+    # Resizing stays within the input's range, so a constant map's range is its value: such maps
+    # (dead channels, or a zero element-wise weight as behind global pooling and a linear layer,
+    # where the gradient is constant per channel) skip the sampling. The clamp below keeps a
+    # sampled range within the input's despite rounding in the interpolation weights.
+    floor, ceiling = torch.aminmax(maps.reshape(maps.shape[0], -1), dim=-1)
+    varying = (ceiling > floor).nonzero()[:, 0]
+    if varying.numel() == 0:
+        return floor.view(batch, channels), ceiling.view(batch, channels)
+    if varying.numel() < maps.shape[0]:
+        maps = maps.index_select(0, varying)
+    rows = _tap_matrix(height, size[0], features)
+    cols = _tap_matrix(width, size[1], features)
+    per_map = rows.shape[0] * cols.shape[0] + 2 * height * cols.shape[0]
+    chunk = max(1, max_elements // per_map)
     lows, highs = [], []
-    for part in features.split(chunk, dim=1):
-        sampled = _interpolate_taps(_interpolate_taps(part, *cols, dim=-1), *rows, dim=-2)
-        low, high = torch.aminmax(sampled.flatten(2), dim=-1)
-        # Resizing stays within the input's range; clamping to it keeps a constant channel's
-        # range exactly empty despite rounding in the interpolation weights.
-        floor, ceiling = torch.aminmax(part.flatten(2), dim=-1)
-        lows.append(torch.maximum(low, floor))
-        highs.append(torch.minimum(high, ceiling))
-    return torch.cat(lows, dim=1), torch.cat(highs, dim=1)
+    for part in maps.split(chunk):
+        count = part.shape[0]
+        across = (part.reshape(-1, width) @ cols.T).view(count, height, -1)
+        across = across.transpose(1, 2).reshape(-1, height)
+        low, high = torch.aminmax((across @ rows.T).view(count, -1), dim=-1)
+        lows.append(low)
+        highs.append(high)
+    low = torch.maximum(torch.cat(lows), floor[varying])
+    high = torch.minimum(torch.cat(highs), ceiling[varying])
+    floor = floor.index_copy(0, varying, low)
+    ceiling = ceiling.index_copy(0, varying, high)
+    return floor.view(batch, channels), ceiling.view(batch, channels)
+
+
+def _tap_matrix(n_in: int, n_out: int, like: Tensor) -> Tensor:
+    """(taps, n_in): row t interpolates the t-th output position of `_extreme_taps`."""
+    lower, upper, weight = _extreme_taps(n_in, n_out, like)
+    matrix = torch.zeros(lower.numel(), n_in, device=like.device, dtype=like.dtype)
+    taps = torch.arange(lower.numel(), device=like.device)
+    # Past the last input position both taps are the same index: the weights add up to 1 there.
+    matrix.index_put_((taps, lower), 1 - weight, accumulate=True)
+    matrix.index_put_((taps, upper), weight, accumulate=True)
+    return matrix
 
 
 def _extreme_taps(n_in: int, n_out: int, like: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -80,14 +111,6 @@ def _extreme_taps(n_in: int, n_out: int, like: Tensor) -> tuple[Tensor, Tensor, 
         upper.long().to(like.device),
         (source - lower).to(like.device, like.dtype),
     )
-
-
-def _interpolate_taps(x: Tensor, lower: Tensor, upper: Tensor, weight: Tensor, dim: int) -> Tensor:
-    """Linear interpolation of `x` along `dim` at the positions given by their taps."""
-    shape = [1] * x.dim()
-    shape[dim] = -1
-    weight = weight.view(shape)
-    return x.index_select(dim, lower) * (1 - weight) + x.index_select(dim, upper) * weight
 
 
 def channel_chunk(batch: int, size: tuple[int, int], max_elements: int) -> int:
