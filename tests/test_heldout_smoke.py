@@ -221,3 +221,21 @@ def test_false_boxes_are_sorted_by_where_they_fall():
     s = heldout.score(predicted, truth, pixels=10_000, land=land)
     assert (s["tp"], s["fp"]) == (1, 4)
     assert s["fp_where"] == {"non_ship": 1, "ship_again": 1, "land": 1, "sea": 1}
+
+
+def test_seed_sets_give_fresh_scenes_of_the_same_kinds():
+    first, fresh = heldout.scene_specs(False), heldout.scene_specs(False, seed_set=2)
+    assert [s.seed for s in first.values()] == [7301, 7302, 7303, 7304, 7305]
+    assert [s.seed for s in fresh.values()] == [9301, 9302, 9303, 9304, 9305]
+    assert [s.recipe for s in first.values()] == [s.recipe for s in fresh.values()]
+    variants = {v.name for v in heldout.VARIANTS}
+    assert variants == {
+        "opensea",
+        "coastal",
+        "coastal-dn",
+        "coastal-gcp",
+        "empty",
+        "vv-only",
+        "hh-only",
+        "opensea-3m",
+    }
