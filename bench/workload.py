@@ -12,6 +12,7 @@ import os
 import platform
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from statistics import median
@@ -38,6 +39,76 @@ def build_model(width: int = 64, seed: int = 0, device: str = "cpu") -> nn.Modul
         ARCHITECTURE, in_channels=IN_CHANNELS, num_classes=NUM_CLASSES, width=width
     )
     return model.to(device).eval()
+
+
+def plain_cnn(seed: int = 0, device: str = "cpu") -> nn.Module:
+    """The plain 4-block CNN of issue 13: 2→32→64→128→128 channels, 3×3 convolutions and ReLUs,
+    2×2 max-pooling after the first two blocks, global average pooling and a linear layer.
+
+    On 128 px tiles its last ReLU (`features.9`) gives a 32×32 map with 128 channels.
+    """
+    torch.manual_seed(seed)
+    return _conv_net([32, "M", 64, "M", 128, 128], device)
+
+
+def vgg_like(seed: int = 0, device: str = "cpu") -> nn.Module:
+    """A slim VGG: 32, M, 64, M, 128, 128, M, 256, 512 (3×3 convolutions with ReLU, 2×2
+    max-pooling), global average pooling and a linear layer. On 112 px tiles its last ReLU
+    (`features.14`) is a VGG `conv5`-like 14×14 map with 512 channels, the layer the
+    Self-Matching CAM paper explains."""
+    torch.manual_seed(seed)
+    return _conv_net([32, "M", 64, "M", 128, 128, "M", 256, 512], device)
+
+
+def _conv_net(plan: list[int | str], device: str) -> nn.Module:
+    layers: list[nn.Module] = []
+    channels = IN_CHANNELS
+    for step in plan:
+        if step == "M":
+            layers.append(nn.MaxPool2d(2))
+        else:
+            layers += [nn.Conv2d(channels, int(step), 3, padding=1), nn.ReLU(inplace=True)]
+            channels = int(step)
+    model = nn.Sequential()
+    model.add_module("features", nn.Sequential(*layers))
+    model.add_module("pool", nn.AdaptiveAvgPool2d(1))
+    model.add_module("flatten", nn.Flatten())
+    model.add_module("classifier", nn.Linear(channels, NUM_CLASSES))
+    return model.to(device).eval()
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark workload: a model, its target layer, and a batch of tiles."""
+
+    name: str
+    model: str  # "resnet18-sar", "plain-cnn" or "vgg-like"
+    target_layer: str
+    batch: int
+    size: int
+    score_batch: int  # Score-CAM's tiles (it runs K extra forwards per tile)
+    width: int = 64  # resnet18-sar's base width
+
+    def build(self, device: str = "cpu") -> nn.Module:
+        if self.model == "plain-cnn":
+            return plain_cnn(device=device)
+        if self.model == "vgg-like":
+            return vgg_like(device=device)
+        return build_model(self.width, device=device)
+
+
+# The layer resolutions on record: ResNet-18's layer4 (8×8) and layer3 (16×16) on 128 px tiles,
+# issue 13's plain CNN at 32×32, and a VGG conv5-like 14×14 layer on 112 px tiles.
+CASES = (
+    Case("resnet18-sar layer4 (8×8×512)", ARCHITECTURE, TARGET_LAYER, 64, 128, 4),
+    Case("resnet18-sar layer3 (16×16×256)", ARCHITECTURE, "layer3", 64, 128, 4),
+    Case("plain CNN (32×32×128)", "plain-cnn", "features.9", 64, 128, 4),
+    Case("VGG-like conv5 (14×14×512)", "vgg-like", "features.14", 32, 112, 2),
+)
+QUICK_CASES = (
+    Case("resnet18-sar layer4, width 8", ARCHITECTURE, TARGET_LAYER, 4, 64, 2, width=8),
+    Case("plain CNN (16×16×128)", "plain-cnn", "features.9", 4, 64, 2),
+)
 
 
 def make_batch(
