@@ -113,7 +113,7 @@ class ExplainAlgorithm(MscamAlgorithm):
                 type=NUMBER_DOUBLE,
                 defaultValue=0.25,
                 minValue=0.0,
-                maxValue=0.95,
+                maxValue=0.9,
             )
         )
         self.addParameter(
