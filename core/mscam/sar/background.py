@@ -420,11 +420,15 @@ def _quay_returns(
         ox, oy = x0 - int(xs.min()), y0 - int(ys.min())
         window = (slice(oy, oy + mask.shape[0]), slice(ox, ox + mask.shape[1]))
         top = np.power(10.0, rng.uniform(-18.0, -12.0) / 10.0)
-        vv[window] = np.where(mask, np.float32(top), vv[window])
-        vh[window] = np.where(mask, np.float32(top * 10**-0.8), vh[window])
-        wy, wx = np.nonzero(wall & (rng.random(wall.shape) < 0.35))
-        crane = rng.random(wy.size) < 0.08
-        point_db = np.where(crane, rng.uniform(10.0, 22.0, wy.size), rng.uniform(-2, 10, wy.size))
+        # The wall facing the water is a continuous bright line whose level varies along it.
+        line_db = rng.uniform(-8.0, 2.0) + 2.0 * rng.standard_normal(mask.shape)
+        line = np.power(10.0, line_db / 10.0).astype(np.float32)
+        level = np.where(wall, line, np.float32(top))
+        vv[window] = np.where(mask, level, vv[window])
+        vh[window] = np.where(mask, level * np.float32(10**-0.8), vh[window])
+        wy, wx = np.nonzero(wall & (rng.random(wall.shape) < rng.uniform(0.03, 0.12)))
+        crane = rng.random(wy.size) < 0.15
+        point_db = np.where(crane, rng.uniform(10.0, 22.0, wy.size), rng.uniform(-2, 8, wy.size))
         xs_all.append(wx + ox)
         ys_all.append(wy + oy)
         vv_all.append(np.power(10.0, point_db / 10.0).astype(np.float32))

@@ -152,7 +152,7 @@ def random_scene_arguments(
             "min_towns": 1,
             "rivers": int(rng.integers(0, 3)),
             "island_density": float(rng.uniform(0.2, 0.8)),
-            "harbours": int(rng.integers(1, 3)),
+            "harbours": int(rng.integers(0, 3)),
             "moored_fraction": float(rng.uniform(0.2, 0.6)),
             "anchorage": True,
             "land_ghost_probability": 0.8,
