@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from mscam.errors import InputError
 from mscam.scene.raster import PixelMapper, RasterReader
@@ -27,21 +26,47 @@ log = logging.getLogger(__name__)
 CO_POLARISED = ("VV", "HH")
 
 
+def _padded(values: np.ndarray, radius: int, fill: float) -> np.ndarray:
+    """`values` with `radius` pixels of `fill` around (np.pad costs more on small arrays)."""
+    height, width = values.shape
+    out = np.full((height + 2 * radius, width + 2 * radius), fill, dtype=values.dtype)
+    out[radius : radius + height, radius : radius + width] = values
+    return out
+
+
 def box_max(values: np.ndarray, radius: int, fill: float = -np.inf) -> np.ndarray:
-    """The maximum over the (2·radius + 1)² square around each pixel (outside counts as `fill`)."""
+    """The maximum over the (2·radius + 1)² square around each pixel (outside counts as `fill`):
+    a running maximum along each axis, one shifted slice at a time."""
     if radius <= 0:
         return values.copy()
-    size = 2 * radius + 1
-    padded = np.pad(values, radius, constant_values=fill)
-    rows = sliding_window_view(padded, size, axis=0).max(axis=-1)
-    return sliding_window_view(rows, size, axis=1).max(axis=-1)
+    out = _padded(values, radius, fill)
+    for axis in (0, 1):
+        n = out.shape[axis] - 2 * radius
+        lead = (slice(None),) * axis
+        running = out[(*lead, slice(0, n))].copy()
+        for shift in range(1, 2 * radius + 1):
+            np.maximum(running, out[(*lead, slice(shift, shift + n))], out=running)
+        out = running
+    return out
 
 
 def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
-    """`mask` grown by `radius` pixels (square structuring element)."""
+    """`mask` grown by `radius` pixels (square structuring element), from an integral image so
+    that a wide ring costs no more than a thin one."""
     if radius <= 0:
         return mask.copy()
-    return box_max(mask.astype(np.uint8), radius, fill=0).astype(bool)
+    size = 2 * radius + 1
+    height, width = mask.shape
+    integral = np.zeros((height + size, width + size), np.int32)
+    integral[radius + 1 : radius + 1 + height, radius + 1 : radius + 1 + width] = mask
+    integral = integral.cumsum(axis=0).cumsum(axis=1)
+    total = (
+        integral[size : size + height, size : size + width]
+        - integral[:height, size : size + width]
+        - integral[size : size + height, :width]
+        + integral[:height, :width]
+    )
+    return total > 0
 
 
 def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:

@@ -52,8 +52,10 @@ STRIP_ROWS = 512
 DEFAULT_FRACTION = 0.5
 #: Peaks closer than this (pixels, along either axis) are one.
 DEFAULT_PEAK_DISTANCE = 2
-#: Margin (pixels) read around a hot region when the heatmap does not name its tile size: a
-#: peak's region can reach below the threshold, but not beyond the hot tiles around it.
+#: Margin (pixels) read around a hot region: at first `MIN_MARGIN`, doubled while a peak's
+#: region is cut by the window, up to the heatmap's tile size (`DEFAULT_MARGIN` when it does
+#: not name one): a region can reach below the threshold, but not beyond the hot tiles.
+MIN_MARGIN = 16
 DEFAULT_MARGIN = 64
 #: Block cache while regions are read: a few rows of heatmap and scene blocks.
 REGION_CACHE = 64 * 2**20
@@ -378,11 +380,23 @@ def _join_touching(
 ) -> list[tuple[np.ndarray, Peak]]:
     """Ships of different peaks whose pixels come within 2·`join` pixels of each other are one
     ship (two peaks of the heat on one hull), with the higher peak."""
-    grown = [dilate(mask, join) for mask, _ in ships]
+    boxes = []
+    for mask, _ in ships:
+        rows, cols = np.nonzero(mask)
+        boxes.append((rows.min(), cols.min(), rows.max(), cols.max()))
     group = list(range(len(ships)))
+    reach = 2 * join + 1
     for i in range(len(ships)):
         for j in range(i):
-            if (dilate(grown[i], 1) & grown[j]).any():  # 8-adjacent, as in ship_components
+            (ar0, ac0, ar1, ac1), (br0, bc0, br1, bc1) = boxes[i], boxes[j]
+            if ar0 - reach > br1 or br0 - reach > ar1 or ac0 - reach > bc1 or bc0 - reach > ac1:
+                continue
+            near = (
+                slice(max(min(ar0, br0) - reach, 0), max(ar1, br1) + reach + 1),
+                slice(max(min(ac0, bc0) - reach, 0), max(ac1, bc1) + reach + 1),
+            )
+            # 8-adjacent after growing each by `join`, as pieces are in ship_components
+            if (dilate(ships[i][0][near], join + 1) & dilate(ships[j][0][near], join)).any():
                 old, new = group[i], group[j]
                 group = [new if g == old else g for g in group]
     joined: dict[int, tuple[np.ndarray, Peak]] = {}
@@ -416,16 +430,26 @@ class _BoxSearch:
         self.claimed: set[int] = set()  # scene pixels already in a box (windows overlap)
 
     def region(self, region: _Region) -> None:
-        info, margin = self.reader.info, self.margin
-        x0, y0 = max(region.x0 - margin, 0), max(region.y0 - margin, 0)
-        x1, y1 = min(region.x1 + margin + 1, info.width), min(region.y1 + margin + 1, info.height)
-        heat = self.reader.read(x0, y0, x1 - x0, y1 - y0, bands=[1])[0]
-        labels, peaks = grow_peaks(heat, self.threshold, self.fraction, self.distance)
-        own = {
-            k: p
-            for k, p in peaks.items()
-            if region.x0 <= x0 + p.col <= region.x1 and region.y0 <= y0 + p.row <= region.y1
-        }
+        info = self.reader.info
+        margin = min(MIN_MARGIN, self.margin)
+        while True:
+            x0, y0 = max(region.x0 - margin, 0), max(region.y0 - margin, 0)
+            x1 = min(region.x1 + margin + 1, info.width)
+            y1 = min(region.y1 + margin + 1, info.height)
+            heat = self.reader.read(x0, y0, x1 - x0, y1 - y0, bands=[1])[0]
+            labels, peaks = grow_peaks(heat, self.threshold, self.fraction, self.distance)
+            own = {
+                k: p
+                for k, p in peaks.items()
+                if region.x0 <= x0 + p.col <= region.x1 and region.y0 <= y0 + p.row <= region.y1
+            }
+            # A region cut by the window's edge (not the raster's) is read again, wider.
+            edges = [labels[0] if y0 > 0 else (), labels[-1] if y1 < info.height else ()]
+            edges += [labels[:, 0] if x0 > 0 else (), labels[:, -1] if x1 < info.width else ()]
+            cut = set(np.concatenate([np.asarray(e, np.int64) for e in edges]).tolist())
+            if not own or margin >= self.margin or not cut & set(own):
+                break
+            margin *= 2
         if not own:
             return
         db = None if self.image is None else self.image.read_db(x0, y0, x1 - x0, y1 - y0)
@@ -433,7 +457,7 @@ class _BoxSearch:
         ships: list[tuple[np.ndarray, Peak]] = []
         for label, peak in own.items():
             grown = labels == label
-            found = None if db is None else ship_components(db, grown, hot, self.hull)
+            found = None if db is None else self._ships(db, grown, hot)
             if found is None:
                 self._add(grown, heat, peak, x0, y0, "heat")
             else:
@@ -441,6 +465,24 @@ class _BoxSearch:
                 ships += self._hot_ships(found, heat, peak)
         for mask, peak in _join_touching(ships, self.hull.join):
             self._add(mask, heat, peak, x0, y0, "image")
+
+    def _ships(self, db: np.ndarray, grown: np.ndarray, hot: np.ndarray) -> list[np.ndarray] | None:
+        """`ship_components` on the part of the window around the region that it looks at."""
+        rows, cols = np.nonzero(grown)
+        pad = self.hull.guard + self.hull.ring + self.hull.search + self.hull.join + 1
+        near = (
+            slice(max(rows.min() - pad, 0), rows.max() + pad + 1),
+            slice(max(cols.min() - pad, 0), cols.max() + pad + 1),
+        )
+        found = ship_components(db[near], grown[near], hot[near], self.hull)
+        if found is None:
+            return None
+        ships = []
+        for part in found:
+            ship = np.zeros(grown.shape, bool)
+            ship[near] = part
+            ships.append(ship)
+        return ships
 
     def _hot_ships(
         self, found: list[np.ndarray], heat: np.ndarray, peak: Peak
