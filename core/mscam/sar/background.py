@@ -350,7 +350,7 @@ def _quays(
     coast = land & (
         np.roll(sea, 1, 0) | np.roll(sea, -1, 0) | np.roll(sea, 1, 1) | np.roll(sea, -1, 1)
     )
-    margin = int(70 * scale)
+    margin = max(int(10 * scale), 2)  # a pier near the scene's edge is cut by it
     coast[:margin], coast[-margin:], coast[:, :margin], coast[:, -margin:] = (False,) * 4
     candidates = np.flatnonzero(coast & valid)
     if not candidates.size:

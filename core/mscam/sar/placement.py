@@ -296,7 +296,7 @@ def place_structures(
         )
         out.append(({"kind": kind, "x": cx, "y": cy, "box": box, "peak_db": peak}, vv, vh))
 
-    if profile.wind_farm and min(h, w) >= 200 * scale:
+    if profile.wind_farm and min(h, w) * spacing >= profile.wind_farm_min_extent_m:
         grid = rng.uniform(*profile.turbine_spacing_m) / spacing
         n_rows = int(np.clip(min(h, w) * 0.35 / grid, 2, 6)) + 1
         n_cols = int(np.clip(min(h, w) * 0.35 / grid, 2, 7)) + 1

@@ -54,6 +54,7 @@ class SceneProfile:
     seam_db: float = 0.0  #: level steps at sub-swath and burst seams (noise-floor stripes)
     nesz_offset_db: float = 0.0  #: thermal noise floor above (+) or below (-) the nominal one
     turbine_spacing_m: tuple[float, float] = (550.0, 800.0)  #: wind-farm lattice spacing
+    wind_farm_min_extent_m: float = 2000.0  #: smaller scenes get no wind farm
 
 
 PROFILES: dict[str, SceneProfile] = {

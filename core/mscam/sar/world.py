@@ -167,6 +167,7 @@ def random_scene_arguments(
             "wind_farm": True,
             # Older farms stand 300–500 m apart: a chip then holds a piece of the lattice.
             "turbine_spacing_m": (300.0, 800.0),
+            "wind_farm_min_extent_m": 600.0,  # a piece of a farm in a small scene
             "platform_density": float(rng.uniform(0.0, 0.3)),
             "buoy_density": float(rng.uniform(0.0, 0.3)),
             "island_density": 0.0,
