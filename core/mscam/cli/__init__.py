@@ -25,6 +25,7 @@ log = logging.getLogger("mscam")
 # Order is the order of `mscam --help`.
 COMMANDS: tuple[str, ...] = (
     "explain",
+    "batch",
     "localize",
     "evaluate",
     "sanity",

@@ -21,6 +21,31 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("input", help="SAR raster (GeoTIFF, VRT, SAFE …) readable by GDAL")
     parser.add_argument("--heatmap", required=True, help="output heatmap GeoTIFF (COG)")
     parser.add_argument("--boxes", help="output GeoPackage of localisation boxes")
+    add_scene_options(parser)
+    add_cluster_options(parser)
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.set_defaults(run=run)
+
+
+def add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    """--scheduler and --workers: where the work runs (shared with `mscam batch`)."""
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="a Dask scheduler (tcp://host:8786) whose workers do the work; they read the "
+        "inputs by path, so these must be at the same path on every worker",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="Dask worker processes: without --scheduler, a local cluster of N (explain "
+        "without either runs in this process); with it, wait until N workers have joined",
+    )
+
+
+def add_scene_options(parser: argparse.ArgumentParser) -> None:
+    """Every option that decides a scene's result (shared with `mscam batch`)."""
     parser.add_argument("--model", help="model card (JSON) or its folder; default: bundled model")
     parser.add_argument(
         "--architecture-file", help="Python file defining the card's architecture (runs its code)"
@@ -64,8 +89,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="M",
         help="the scene's pixel spacing in metres; default: from its georeferencing",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    parser.set_defaults(run=run)
 
 
 def parse_options(pairs: list[str]) -> tuple[tuple[str, object], ...]:
@@ -93,10 +116,11 @@ def stderr_progress(quiet: bool):
     return report
 
 
-def run(args: argparse.Namespace) -> int:
-    from mscam.scene.pipeline import SceneSettings, explain_scene
+def scene_settings(args: argparse.Namespace):
+    """The `SceneSettings` of the options `add_scene_options` added."""
+    from mscam.scene.pipeline import SceneSettings
 
-    settings = SceneSettings(
+    return SceneSettings(
         model=args.model,
         method=args.method,
         method_options=parse_options(args.option),
@@ -114,9 +138,22 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         pixel_spacing=args.pixel_spacing,
     )
-    result = explain_scene(
-        args.input, args.heatmap, args.boxes, settings, progress=stderr_progress(args.quiet)
-    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from mscam.scene.pipeline import explain_scene
+
+    settings = scene_settings(args)
+    progress = stderr_progress(args.quiet)
+    if args.scheduler or args.workers:
+        from mscam.scene.distributed import dask_client, explain_scene_distributed
+
+        with dask_client(args.scheduler, args.workers) as client:
+            result = explain_scene_distributed(
+                args.input, args.heatmap, args.boxes, settings, client=client, progress=progress
+            )
+    else:
+        result = explain_scene(args.input, args.heatmap, args.boxes, settings, progress=progress)
     print(
         f"heatmap: {result.heatmap} ({result.tiles} tiles, {result.hot_tiles} hot, "
         f"{result.skipped_tiles} skipped as nodata, {result.seconds:.1f} s on {result.device})"
