@@ -246,3 +246,10 @@ def test_sidelobe_weighting_sets_the_cross() -> None:
     # Sidelobes beyond 2.5 resolutions: unweighted ~-18 dB; S-1 weighting ~-22; near Hamming -40.
     assert -20.0 < levels[0] < -15.0
     assert levels[0] > levels[1] + 3 and levels[1] > levels[2] + 10
+
+
+def test_every_family_fills_at_a_fine_pixel_spacing() -> None:
+    # At 5 m a 256 px scene is 1.3 km: wind farms and harbours must still fit in pieces.
+    chips = build_chips(10, seed=6, pixel_spacing=5.0, polarisation="random")
+    assert set(chips.families.tolist()) == set(FAMILIES)
+    assert np.all(chips.pixel_spacing == 5.0)
