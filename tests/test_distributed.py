@@ -95,6 +95,7 @@ def test_any_arrival_order_gives_the_single_process_heatmap(
     assert_same(result, reference)
 
 
+@pytest.mark.slow
 def test_local_cluster_gives_the_single_process_heatmap_and_boxes(
     scene, settings, reference, client, tmp_path
 ):
@@ -116,6 +117,7 @@ def test_local_cluster_gives_the_single_process_heatmap_and_boxes(
     assert set(client.run(worker_model_loads).values()) <= {0, 1}
 
 
+@pytest.mark.slow
 def test_a_killed_worker_still_gives_the_complete_identical_output(
     scene, settings, reference, tmp_path
 ):
@@ -146,6 +148,7 @@ def test_a_killed_worker_still_gives_the_complete_identical_output(
     assert_same(result, reference)
 
 
+@pytest.mark.slow
 def test_a_worker_error_is_the_one_line_error_and_leaves_nothing(client, settings, tmp_path):
     broken = tmp_path / "broken.tif"
     broken.write_bytes(b"not a raster")

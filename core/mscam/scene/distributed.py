@@ -402,7 +402,8 @@ class SceneRow:
 
 def expand_inputs(inputs: Sequence[str]) -> list[str]:
     """Scene paths from files, folders (their rasters, not recursive) and glob patterns, in the
-    order given, each once. A name that matches nothing is an error."""
+    order given, each once. A name that matches nothing, or two scenes of the same file name
+    (their outputs would collide), is an error."""
     found: list[str] = []
     for item in inputs:
         if item.startswith("/vsi"):
@@ -429,6 +430,14 @@ def expand_inputs(inputs: Sequence[str]) -> list[str]:
                 found.append(path)
     if not found:
         raise InputError("no input scene")
+    stems: dict[str, str] = {}
+    for scene in found:
+        stem = scene_stem(scene)
+        if stem in stems:
+            raise InputError(
+                f"two scenes would write the same outputs ({stem}): {stems[stem]} and {scene}"
+            )
+        stems[stem] = scene
     return found
 
 
@@ -533,13 +542,6 @@ def run_batch(
             out.mkdir(parents=True)
         except OSError as exc:
             raise OutputError(f"cannot create the output folder {out}: {exc.strerror}") from None
-    stems: dict[str, str] = {}
-    for scene in scenes:
-        stem = scene_stem(scene)
-        if stem in stems:
-            raise InputError(f"two scenes would write the same outputs ({stem}): {stems[stem]} "
-                             f"and {scene}")  # fmt: skip
-        stems[stem] = scene
     previous = _previous_summary(out / "summary.csv")
     rows = {scene: SceneRow(scene) for scene in scenes}
     report = progress or (lambda fraction, message: None)
