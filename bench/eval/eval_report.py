@@ -128,7 +128,7 @@ def markdown(report: dict[str, Any]) -> str:
         ]
     lines += [
         f"Made by `make eval` (`bench/eval/run_eval.py`) in {report['seconds']:.0f} s on "
-        f"{m['date']}. Model: {s['model']}, the bundled default.",
+        f"{m['date']}. Model: {s['model']}, {s.get('model_card', 'the bundled default')}.",
         "",
         "- **Chips** (held out: training used seeds 0 and 10000): "
         f"`build_chips({s['chips_per_class']}, chip_size=64, seed={s['chip_seed']})`, "

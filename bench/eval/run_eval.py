@@ -469,12 +469,14 @@ def make_scenes(folder: Path, profiles: Sequence[str], seeds: Sequence[int], siz
     return scenes
 
 
-def scene_scores(variant: Variant, scenes: list[dict[str, Any]], folder: Path) -> dict[str, Any]:
+def scene_scores(
+    variant: Variant, scenes: list[dict[str, Any]], folder: Path, model: str | None = None
+) -> dict[str, Any]:
     """`explain_scene` with the default settings and `evaluate_scene` on every scene, and the F1
     curves pooled over the scenes (TP, predictions and truths summed per threshold)."""
     from mscam.scene.pipeline import SceneSettings, explain_scene
 
-    settings = SceneSettings(method=variant.method, method_options=variant.options)
+    settings = SceneSettings(model=model, method=variant.method, method_options=variant.options)
     per_scene, seconds = [], []
     for scene in scenes:
         heat = folder / f"heat-{scene['name']}.tif"
@@ -659,7 +661,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
     torch.manual_seed(0)
     machine = machine_info(torch.get_num_threads())
-    loaded = load_model(None)
+    loaded = load_model(args.model)
     model, card = loaded.model.eval(), loaded.card
     layer, classes = card.target_layer, list(card.classes)
     ship, sea = classes.index(SHIP), classes.index(SEA)
@@ -778,7 +780,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
                 keep = set(args.scene_seeds[: args.score_cam_scene_seeds])
                 chosen = [s for s in scenes if s["seed"] in keep]
             tick = time.perf_counter()
-            scored = scene_scores(variant, chosen, folder)
+            scored = scene_scores(variant, chosen, folder, args.model)
             results[variant.key]["scene"] = scored
             say(
                 f"  {variant.key}: scene PxAP {scored['mean_pxap']:.3f}, best F1 iou "
@@ -816,6 +818,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
         "settings": {
             "quick": args.quick,
             "model": f"{card.name} {card.version} ({card.architecture}, target layer {layer})",
+            "model_card": args.model or "the bundled default",
             "classes": classes,
             "chip_seed": args.seed,
             "chips_per_class": args.n,
@@ -899,6 +902,7 @@ def say(message: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("bench/eval"))
+    parser.add_argument("--model", help="model card or its folder (default: the bundled model)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: few chips, one scene")
     parser.add_argument("--n", type=int, default=200, help="chips per class (ship chips: n)")
     parser.add_argument("--seed", type=int, default=CHIP_SEED)
