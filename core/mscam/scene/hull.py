@@ -154,7 +154,9 @@ class HullSettings:
 
     pfa: float = 1e-4  # clutter false-alarm probability per pixel (cfar.DEFAULT_PFA)
     min_pixels: int = 3  # a ship has at least this many bright pixels
-    search: int = 1  # bright pixels count this far outside the heat region
+    # Bright pixels count this far outside the heat region. 0: a heat map as sharp as the image
+    # already covers the hull, and one more pixel adds only the radar's blur around it.
+    search: int = 0
     join: int = 1  # bright pieces at most 2·join pixels apart are one ship
     guard: int = 2  # clutter ring: this far from any hot pixel …
     ring: int = 16  # … and this wide
