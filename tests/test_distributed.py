@@ -3,8 +3,11 @@ whatever the order the windows arrive in, even when a worker process is killed m
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -115,6 +118,29 @@ def test_local_cluster_gives_the_single_process_heatmap_and_boxes(
     assert sorted(os.listdir(tmp_path)) == ["boxes.gpkg", "heat.tif"]  # no scratch left
     # Each worker built the scene's job (loaded the model) once, however many windows it ran.
     assert set(client.run(worker_model_loads).values()) <= {0, 1}
+
+
+@pytest.mark.slow
+def test_a_scene_worked_at_the_models_spacing_is_mapped_back_the_same(
+    scene, settings, client, tmp_path
+):
+    # The card says 10 m; the scene said to be at 5 m is worked on a half-size VRT on each worker.
+    card = Path(settings.model)
+    folder = tmp_path / "card10m"
+    shutil.copytree(card if card.is_dir() else card.parent, folder)
+    card_file = folder / "card.json"
+    card_json = json.loads(card_file.read_text())
+    card_file.write_text(json.dumps({**card_json, "pixel_spacing": 10.0}))
+    at_5m = replace(settings, model=str(folder), pixel_spacing=5.0)
+    single = explain_scene(scene, tmp_path / "s.tif", tmp_path / "s.gpkg", at_5m)
+    spread = explain_scene_distributed(
+        scene, tmp_path / "d.tif", tmp_path / "d.gpkg", at_5m, client=client
+    )
+    assert single.tiles == spread.tiles < 20  # the 150x200 working grid's tiles, not 400x300's
+    heat = read_window(spread.heatmap, 0, 0, 400, 300)[0]
+    assert heat.shape == (300, 400)
+    assert np.abs(heat - read_window(single.heatmap, 0, 0, 400, 300)[0]).max() <= 1e-5
+    assert read_boxes(spread.boxes) == read_boxes(single.boxes)
 
 
 @pytest.mark.slow

@@ -581,7 +581,7 @@ def run_batch(
                 row.tiles = _number(old.get("tiles"), int)
                 row.hot_tiles = _number(old.get("hot_tiles"), int)
                 row.boxes = _count_boxes(boxes)
-                log.info("skipped %s: its heatmap and boxes are complete", scene)
+                log.debug("skipped %s: its heatmap and boxes are complete", scene)
                 continue
             future = client.submit(
                 scene_task, scene, str(heatmap), str(boxes), settings, topic, pure=False,
