@@ -96,6 +96,21 @@ class ChipSet:
 
 
 _Found = tuple[int, np.ndarray, np.ndarray, int, int, float]
+#: Families whose target is a point-like return that must stand out of the local clutter.
+_POINT_FAMILIES = ("platform", "windfarm", "buoy", "rock", "ghost", "land_ghost")
+
+
+def _stands_out(scene: SyntheticScene, item: dict[str, Any], margin_db: float = 6.0) -> bool:
+    """Whether a point target's peak is ``margin_db`` above the median co-pol clutter within
+    12 px of it."""
+    h, w = scene.shape
+    x0, y0, x1, y1 = (int(v) for v in item["box"])
+    window = scene.vv_db[max(y0 - 12, 0) : min(y1 + 13, h), max(x0 - 12, 0) : min(x1 + 13, w)]
+    values = window[np.isfinite(window)]
+    if values.size == 0:
+        return False
+    local = 10 * math.log10(float(np.median(np.power(10.0, values / 10.0))))
+    return float(item["peak_db"]) >= local + margin_db
 
 
 def _harvest(
@@ -139,6 +154,9 @@ def _harvest(
     for family, kinds in KINDS.items():
         count = min(need.get(family, 0), caps.get(family, 0))
         items = [item for kind in kinds for item in by_kind.get(kind, [])]
+        if family in _POINT_FAMILIES:
+            # A buoy or a ghost lost in rough clutter would be a sea chip labelled bright.
+            items = [item for item in items if _stands_out(scene, item)]
         if count <= 0 or not items:
             continue
         order = where.rng.permutation(len(items))
