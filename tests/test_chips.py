@@ -112,6 +112,9 @@ def test_bright_chips_are_brighter_than_sea(chips: ChipSet) -> None:
 
     sea, bright = contrast(by_class(chips, "sea")), contrast(by_class(chips, "bright"))
     assert np.median(bright) > np.median(sea) + 5
+    # Every point-like hard negative stands out of its clutter (none is plain sea).
+    points = np.flatnonzero(np.isin(chips.families, ["platform", "windfarm", "buoy", "rock"]))
+    assert points.size and contrast(points).min() > 5.0
     assert sea.max() < 20.0  # no target hides in a sea chip: only clutter spikes
 
 
