@@ -34,6 +34,7 @@ from mscam.models.train import (
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / "build" / "chips"
+BRIGHT_FAMILIES = ("platform", "windfarm", "buoy", "rock", "island", "ghost", "land_ghost")
 MODELS = {
     "dual": ROOT / "core/mscam/models/default",
     "single": ROOT / "core/mscam/models/single_pol",
@@ -53,6 +54,7 @@ def holdout(family: str, config: TrainConfig, say) -> dict:
             "held_out_accuracy": report.accuracy,
             "family": scores,
             "ship_recall": report.per_class_recall["ship"],
+            "by_family": report.extra["by_family"],
         }
     return {"family": family, "config": vars(config), "results": results}
 
@@ -125,22 +127,35 @@ def markdown(models: dict, spread: dict, hold: dict | None) -> str:
             "",
             f"## Family hold-out: {family}",
             "",
-            f"The dual-pol recipe ({hold['config']['epochs']} epochs, no hard-negative mining) "
-            f"trained on the same chips with and without the `{family}` family; scored on the "
-            f"held-out `{family}` chips (other scenes). 'Not called ship' is what matters to a "
-            "ship detector; 'right class' is the chip's own class.",
+            (
+                f"The dual-pol recipe ({hold['config']['epochs']} epochs, no hard-negative "
+                f"mining) trained on the same chips with and without the `{family}` family; "
+                "scored"
+                if "note" not in hold
+                else "Scored"
+            )
+            + f" on the held-out `{family}` chips (other scenes). 'Not called ship' is "
+            "what matters to a ship detector; 'right class' is the chip's own class.",
             "",
-            f"| training | {family} chips | not called ship | right class | all held-out "
-            "accuracy | ship recall |",
-            "|---|---|---|---|---|---|",
+            f"| training | {family} chips | not called ship | right class | other bright "
+            "families: not called ship | all held-out accuracy | ship recall |",
+            "|---|---|---|---|---|---|---|",
         ]
         for name, result in hold["results"].items():
             fam = result["family"]
+            others = [
+                value["ship_decision_right"]
+                for other, value in result.get("by_family", {}).items()
+                if other in BRIGHT_FAMILIES and other != family
+            ]
+            seen = f"{sum(others) / len(others):.3f}" if others else "–"
             lines.append(
                 f"| {name} | {fam.get('n', 0)} | {fam.get('ship_decision_right', float('nan')):.3f}"
-                f" | {fam.get('correct_class', float('nan')):.3f} | "
+                f" | {fam.get('correct_class', float('nan')):.3f} | {seen} | "
                 f"{result['held_out_accuracy']:.3f} | {result['ship_recall']:.3f} |"
             )
+        if hold.get("note"):
+            lines += ["", hold["note"]]
     return "\n".join(lines) + "\n"
 
 

@@ -122,5 +122,5 @@ def bundled_model_for(info, bands: Sequence[str] | None = None) -> ModelChoice:
         info.band_count, descriptions=info.descriptions, metadata=info.metadata, override=bands
     )
     choice = choose_bundled_model(roles)
-    log.info("model: bundled %s (%s)", choice.kind, choice.note)
+    log.info("model choice: %s; --model overrides", choice.note)
     return choice
