@@ -131,3 +131,34 @@ def test_inputs_that_match_nothing_fail_in_one_line_before_any_cluster(tmp_path,
     assert expand_inputs([str(tmp_path / "a"), str(tmp_path / "a" / "same.tif")]) == [
         str(tmp_path / "a" / "same.tif")
     ]
+
+
+@pytest.mark.qgis
+def test_the_qgis_batch_algorithm_runs_scenes_inside_qgis(
+    qgis_processing, qgis_iface, archive, card, tmp_path
+):
+    import processing
+
+    from mscam_qgis import classFactory
+
+    plugin = classFactory(qgis_iface)
+    plugin.initGui()
+    try:
+        scenes = [str(archive / "alpha.tif"), str(archive / "bravo.tif")]
+        results = processing.run(
+            "mscam:batch",
+            {
+                "INPUTS": scenes,
+                "MODEL": str(card),
+                "ARCHITECTURE_FILE": str(ARCH_FILE),
+                "DEVICE": "cpu",
+                "SCHEDULER": "",
+                "OUTPUT": str(tmp_path / "out"),
+            },
+        )
+    finally:
+        plugin.unload()
+    assert results["SUMMARY"] == str(tmp_path / "out" / "summary.csv")
+    assert [row["status"] for row in summary(tmp_path / "out").values()] == ["ok", "ok"]
+    merged = read_boxes(results["BOXES"])
+    assert sorted({b["scene"] for b in merged}) == ["alpha", "bravo"] and len(merged) == 3

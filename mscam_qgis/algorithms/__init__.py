@@ -1,5 +1,6 @@
 """The MS-CAM Processing algorithms, one module each."""
 
+from .batch import BatchAlgorithm
 from .evaluate import EvaluateAlgorithm
 from .explain import ExplainAlgorithm
 from .localize import LocalizeAlgorithm
@@ -8,6 +9,7 @@ from .synthesize import SynthesizeAlgorithm
 
 ALGORITHMS = (
     ExplainAlgorithm,
+    BatchAlgorithm,
     LocalizeAlgorithm,
     EvaluateAlgorithm,
     SanityAlgorithm,
@@ -16,6 +18,7 @@ ALGORITHMS = (
 
 __all__ = [
     "ALGORITHMS",
+    "BatchAlgorithm",
     "EvaluateAlgorithm",
     "ExplainAlgorithm",
     "LocalizeAlgorithm",

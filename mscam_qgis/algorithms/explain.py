@@ -32,6 +32,7 @@ from .base import (
     raster_path,
     tr,
 )
+from .batch import scheduler_parameter
 
 HELP = """Explains where a CNN sees the target class (e.g. ships) in a SAR scene, and why.
 
@@ -58,6 +59,9 @@ georeferencing. A scene outside the spacing the model was trained at is worked o
 spacing and the heatmap mapped back onto the scene's grid.
 <b>Architecture file</b> (advanced): a Python file defining the card's architecture, for models \
 outside the engine's registry. It runs that file's code: use only files you trust.
+<b>Dask scheduler</b> (advanced): the address of a Dask cluster (tcp://host:8786) whose workers \
+explain the scene's tiles while QGIS assembles the heatmap; the scene and the model must be at the \
+same path on every worker. Empty: this computer.
 
 To draw boxes again at another threshold without rerunning the CNN, use Localize boxes (or the \
 threshold slider of the MS-CAM dock)."""
@@ -164,6 +168,7 @@ class ExplainAlgorithm(MscamAlgorithm):
         )
         spacing.setFlags(spacing.flags() | ADVANCED_PARAMETER)
         self.addParameter(spacing)
+        self.addParameter(scheduler_parameter())
         heatmap = QgsProcessingParameterRasterDestination("HEATMAP", tr("Heatmap"))
         heatmap.setSupportsNonFileBasedOutput(False)
         self.addParameter(heatmap)
@@ -197,14 +202,29 @@ class ExplainAlgorithm(MscamAlgorithm):
                 or None,
                 pixel_spacing=self.parameterAsDouble(parameters, "PIXEL_SPACING", context) or None,
             )
-            result = explain_scene(
-                scene,
-                heatmap,
-                boxes,
-                settings,
-                progress=progress_reporter(feedback),
-                cancel=feedback.isCanceled,
-            )
+            scheduler = self.parameterAsString(parameters, "SCHEDULER", context).strip()
+            if scheduler:  # the windows on a Dask cluster's workers; the mosaic here
+                from mscam.scene.distributed import dask_client, explain_scene_distributed
+
+                with dask_client(scheduler) as client:
+                    result = explain_scene_distributed(
+                        scene,
+                        heatmap,
+                        boxes,
+                        settings,
+                        client=client,
+                        progress=progress_reporter(feedback),
+                        cancel=feedback.isCanceled,
+                    )
+            else:
+                result = explain_scene(
+                    scene,
+                    heatmap,
+                    boxes,
+                    settings,
+                    progress=progress_reporter(feedback),
+                    cancel=feedback.isCanceled,
+                )
         feedback.pushInfo(
             f"{result.tiles} tiles ({result.hot_tiles} hot, {result.skipped_tiles} skipped as "
             f"nodata) in {result.seconds:.1f} s on {result.device}; {result.n_boxes} "

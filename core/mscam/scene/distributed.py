@@ -69,11 +69,19 @@ _WORKER_LOCK = threading.Lock()
 
 @contextmanager
 def dask_client(
-    scheduler: str | None = None, workers: int | None = None, timeout: float = CONNECT_TIMEOUT
+    scheduler: str | None = None,
+    workers: int | None = None,
+    timeout: float = CONNECT_TIMEOUT,
+    *,
+    processes: bool = True,
 ) -> Iterator[Any]:
     """A `distributed.Client`: on the cluster at `scheduler` (waiting for `workers` to have
     joined, if given), or on a new `LocalCluster` of `workers` processes (default: the cores),
-    one thread each, closed after the block."""
+    one thread each, closed after the block.
+
+    `processes=False` makes the local workers threads of this process: for hosts that cannot
+    start a Python process of their own (QGIS, whose executable is not a Python interpreter);
+    `_WORKER_LOCK` then runs one scene or window at a time, with torch's threads inside."""
     try:
         import distributed
     except ImportError:  # pragma: no cover - depends on the installation
@@ -105,9 +113,9 @@ def dask_client(
     n = workers or os.cpu_count() or 1
     # One thread per worker process: the CNN's own threads do the parallel work inside a window.
     cluster = distributed.LocalCluster(
-        n_workers=n,
+        n_workers=n if processes else 1,
         threads_per_worker=1,
-        processes=True,
+        processes=processes,
         dashboard_address=":0",  # a free port: 8787 may be taken by another cluster
         silence_logs=logging.ERROR,
     )
@@ -526,12 +534,15 @@ def run_batch(
     *,
     client: Any,
     progress: Progress | None = None,
+    cancel: CancelCheck | None = None,
     force: bool = False,
 ) -> list[SceneRow]:
     """Explain every scene of `inputs` on the cluster: `out/<stem>.heatmap.tif` and
     `out/<stem>.boxes.gpkg` per scene, then `out/boxes.gpkg` (every scene's boxes, with a `scene`
     field) and `out/summary.csv`. Scenes whose pair is complete are skipped unless `force`; a
-    failing scene is recorded and the others go on. Returns the summary's rows."""
+    failing scene is recorded and the others go on. `cancel()` is polled as scenes finish: the
+    scenes not started are dropped (one already running finishes, or leaves nothing). Returns the
+    summary's rows."""
     from distributed import as_completed
 
     settings = shared_settings(settings or SceneSettings())
@@ -606,6 +617,8 @@ def run_batch(
             if row.status == "failed":
                 log.warning("%s failed: %s", scene, row.error)
             report(overall(), line())
+            if cancel is not None and cancel():
+                raise Cancelled("cancelled")
     finally:
         client.unsubscribe_topic(topic)
         for future in futures:

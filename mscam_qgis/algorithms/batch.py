@@ -1,0 +1,168 @@
+"""`mscam:batch`: many scenes at once, on a Dask cluster or in this QGIS (`mscam batch`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qgis.core import (
+    QgsProcessingOutputFile,
+    QgsProcessingOutputVectorLayer,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterFolderDestination,
+    QgsProcessingParameterMultipleLayers,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterString,
+)
+
+from ..compat import ADVANCED_PARAMETER, FILE_BEHAVIOR, NUMBER_DOUBLE, first_available
+from .base import (
+    DEVICES,
+    METHOD_NAMES,
+    MscamAlgorithm,
+    engine_errors,
+    progress_reporter,
+    raster_path,
+    tr,
+)
+
+RASTER_SOURCE = first_available(
+    "Qgis.ProcessingSourceType.Raster", "QgsProcessing.SourceType.TypeRaster"
+)
+
+HELP = """Explains every scene of a list, as Explain scene does for one, and gathers the results.
+
+For each scene the output folder gets <i>NAME</i>.heatmap.tif and <i>NAME</i>.boxes.gpkg; then \
+boxes.gpkg holds the boxes of every scene (with a <i>scene</i> field) and summary.csv one line \
+per scene (tiles, hot tiles, boxes, seconds, status, error). Run it again on the same folder and \
+the scenes already done are skipped; a scene that fails is reported in summary.csv and the others \
+go on.
+
+<b>Input rasters</b>: SAR scenes GDAL reads (GeoTIFF, VRT, SAFE…); two scenes may not share a \
+file name.
+<b>Model card</b>, <b>Method</b>, <b>Tile overlap</b>, <b>Threshold</b>, <b>Minimum score</b>, \
+<b>Device</b>: as in Explain scene.
+<b>Dask scheduler</b> (advanced): the address of a Dask cluster (tcp://host:8786, started with \
+<i>dask scheduler</i> and <i>dask worker</i>) whose workers do the work; the scenes, the model and \
+the output folder must then be at the same path on every worker (a shared file system). Empty: \
+the scenes run one after another inside QGIS."""
+
+
+def scheduler_parameter() -> QgsProcessingParameterString:
+    """The advanced SCHEDULER parameter (Explain scene has it too)."""
+    scheduler = QgsProcessingParameterString(
+        "SCHEDULER",
+        tr("Dask scheduler address (empty: this computer)"),
+        defaultValue="",
+        optional=True,
+    )
+    scheduler.setFlags(scheduler.flags() | ADVANCED_PARAMETER)
+    return scheduler
+
+
+class BatchAlgorithm(MscamAlgorithm):
+    NAME = "batch"
+    DISPLAY = "Explain many scenes (batch, Dask)"
+    GROUP = "Explain"
+    HELP = HELP
+
+    def initAlgorithm(self, config=None) -> None:
+        self.addParameter(
+            QgsProcessingParameterMultipleLayers("INPUTS", tr("Input SAR rasters"), RASTER_SOURCE)
+        )
+        self.addParameter(
+            QgsProcessingParameterFile(
+                "MODEL",
+                tr("Model card (empty: the bundled default model)"),
+                behavior=FILE_BEHAVIOR,
+                optional=True,
+                fileFilter=tr("Model cards (*.json);;All files (*)"),
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterEnum(
+                "METHOD",
+                tr("Method"),
+                options=list(METHOD_NAMES),
+                defaultValue="ms-cam",
+                usesStaticStrings=True,
+            )
+        )
+        for name, label, default, low in (
+            ("OVERLAP", "Tile overlap", 0.25, 0.0),
+            ("THRESHOLD", "Box threshold (heat)", 0.5, 0.01),
+            ("MIN_SCORE", "Minimum tile score (target-class probability)", 0.5, 0.0),
+        ):
+            self.addParameter(
+                QgsProcessingParameterNumber(
+                    name,
+                    tr(label),
+                    type=NUMBER_DOUBLE,
+                    defaultValue=default,
+                    minValue=low,
+                    maxValue=0.9 if name == "OVERLAP" else 1.0,
+                )
+            )
+        self.addParameter(
+            QgsProcessingParameterEnum(
+                "DEVICE",
+                tr("Device"),
+                options=list(DEVICES),
+                defaultValue="auto",
+                usesStaticStrings=True,
+            )
+        )
+        architecture = QgsProcessingParameterFile(
+            "ARCHITECTURE_FILE",
+            tr("Architecture file (runs its Python code)"),
+            behavior=FILE_BEHAVIOR,
+            extension="py",
+            optional=True,
+        )
+        architecture.setFlags(architecture.flags() | ADVANCED_PARAMETER)
+        self.addParameter(architecture)
+        self.addParameter(scheduler_parameter())
+        self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT", tr("Output folder")))
+        self.addOutput(QgsProcessingOutputVectorLayer("BOXES", tr("Boxes of every scene")))
+        self.addOutput(QgsProcessingOutputFile("SUMMARY", tr("Summary (CSV)")))
+
+    def processAlgorithm(self, parameters, context, feedback):
+        layers = self.parameterAsLayerList(parameters, "INPUTS", context)
+        scenes = [raster_path(layer, "INPUTS") for layer in layers]
+        folder = self.parameterAsString(parameters, "OUTPUT", context)
+        scheduler = self.parameterAsString(parameters, "SCHEDULER", context).strip() or None
+        with engine_errors():
+            from mscam.scene.distributed import dask_client, run_batch
+            from mscam.scene.pipeline import SceneSettings
+
+            settings = SceneSettings(
+                model=self.parameterAsFile(parameters, "MODEL", context) or None,
+                method=self.parameterAsEnumString(parameters, "METHOD", context),
+                overlap=self.parameterAsDouble(parameters, "OVERLAP", context),
+                threshold=self.parameterAsDouble(parameters, "THRESHOLD", context),
+                min_score=self.parameterAsDouble(parameters, "MIN_SCORE", context),
+                device=self.parameterAsEnumString(parameters, "DEVICE", context),
+                architecture_file=self.parameterAsFile(parameters, "ARCHITECTURE_FILE", context)
+                or None,
+            )
+            # QGIS's executable is no Python interpreter: local workers are threads of QGIS.
+            with dask_client(scheduler, processes=scheduler is not None) as client:
+                rows = run_batch(
+                    scenes,
+                    folder,
+                    settings,
+                    client=client,
+                    progress=progress_reporter(feedback),
+                    cancel=feedback.isCanceled,
+                )
+        for row in rows:
+            name = Path(row.scene).name
+            if row.status == "failed":
+                feedback.reportError(f"{name}: failed: {row.error}")
+            else:
+                feedback.pushInfo(f"{name}: {row.status}, {row.boxes} boxes")
+        return {
+            "OUTPUT": folder,
+            "BOXES": str(Path(folder) / "boxes.gpkg"),
+            "SUMMARY": str(Path(folder) / "summary.csv"),
+        }
