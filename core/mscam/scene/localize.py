@@ -409,6 +409,20 @@ def _join_touching(
     return list(joined.values())
 
 
+def _tile_on_grid(tags: dict[str, str]) -> int:
+    """The heatmap's tile size in its own pixels (its tags; a tile worked at a coarser spacing
+    covers more of them), `DEFAULT_MARGIN` when the tags do not say."""
+    try:
+        tile = float(tags["MSCAM_TILE"])
+    except (KeyError, ValueError):
+        return DEFAULT_MARGIN
+    try:
+        tile *= float(tags["MSCAM_WORKING_SPACING"]) / float(tags["MSCAM_PIXEL_SPACING"])
+    except (KeyError, ValueError, ZeroDivisionError):
+        pass
+    return max(MIN_MARGIN, math.ceil(tile))
+
+
 class _BoxSearch:
     """The boxes of one heatmap, a hot region at a time."""
 
@@ -420,8 +434,7 @@ class _BoxSearch:
             distance,
             hull,
         )
-        tile = (reader.info.dataset_metadata or {}).get("MSCAM_TILE", "")
-        self.margin = int(tile) if tile.isdigit() else DEFAULT_MARGIN
+        self.margin = _tile_on_grid(reader.info.dataset_metadata or {})
         self.frame = GroundFrame(mapper)
         self.pixel_area = None
         if mapper is not None:
