@@ -95,6 +95,7 @@ model: setup
 bench: setup $(BENCH_VENV)/.installed
 	$(BENCH_PY) bench/bench_cam.py --out bench
 	$(PY) bench/bench_scene.py --out bench
+	$(PY) bench/bench_dask.py --out bench
 	$(MAKE) --no-print-directory bench-public
 
 # The method comparison on SAR: every CAM method and MS-CAM option on held-out synthetic chips and
