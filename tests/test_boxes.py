@@ -24,13 +24,15 @@ SIZE = 160
 # -- the peak growing, by hand ----------------------------------------------------------------
 
 
-def test_a_pixel_goes_to_the_peak_it_is_connected_to_at_the_highest_level():
-    # peaks 0.9 and 0.7; the dip between them (0.48) is deeper than (1 + 0.5) / 2 × 0.7 = 0.525,
-    # so they stay apart. 0.48 is reached from 0.6 (peak 1's side) and from 0.5 (peak 2's):
-    # it goes to peak 1. 0.3 is below half of 0.7: no one's.
-    labels, peaks = grow_peaks(np.array([[0.2, 0.9, 0.6, 0.48, 0.5, 0.7, 0.3]]), 0.5, 0.5, 1)
-    assert labels.tolist() == [[0, 1, 1, 1, 2, 2, 0]]
+def test_two_peaks_are_two_targets_only_where_the_heat_between_them_falls_below_half():
+    # peaks 0.9 and 0.7 grow down to 0.45 and 0.35; 0.3 between them is below both: two regions,
+    # and the 0.3 at the end is no one's
+    labels, peaks = grow_peaks(np.array([[0.2, 0.9, 0.6, 0.3, 0.5, 0.7, 0.3]]), 0.5, 0.5, 1)
+    assert labels.tolist() == [[0, 1, 1, 0, 2, 2, 0]]
     assert peaks == {1: Peak(0.9, 0, 1), 2: Peak(0.7, 0, 5)}
+    # 0.4 between them is within 0.7's own region, which then meets 0.9's: one target
+    labels, peaks = grow_peaks(np.array([[0.2, 0.9, 0.6, 0.4, 0.5, 0.7, 0.3]]), 0.5, 0.5, 1)
+    assert labels.tolist() == [[0, 1, 1, 1, 1, 1, 0]] and peaks == {1: Peak(0.9, 0, 1)}
 
 
 def test_a_ripple_on_one_target_is_one_peak_and_a_region_stops_at_half_its_peak():

@@ -6,8 +6,8 @@
    ``merge_gap`` pixels are examined together.
 2. **Peaks** (`grow_peaks`): in each region's window (plus a margin), the local maxima ≥ threshold
    grow down to ``fraction`` of their own maximum (as the WSOL protocol thresholds each map at a
-   fraction of its maximum); a pixel goes to the peak it is connected to at the highest level
-   (watershed by flooding), so one hot region can hold several ships.
+   fraction of its maximum), so one hot region holds several targets where the heat between them
+   falls below that fraction of each one's peak.
 3. **Hulls** (`hull.ship_components`, with the scene): inside each peak's region, the co-polarised
    pixels that stand above the local sea clutter (CFAR), one box per ship; a region where nothing
    stands out gives no box. Without the scene, the box is the peak's heat region.
@@ -260,10 +260,10 @@ def grow_peaks(
 
     Peaks are the local maxima ≥ `threshold`, at least `distance` + 1 pixels apart (the higher
     wins). Each grows down to `fraction` × its own value through the pixels connected to it, in
-    decreasing heat (watershed by flooding): a pixel goes to the peak it is connected to at the
-    highest level. Where two regions meet, the lower peak joins the higher one when the heat
-    between them never fell more than halfway from the lower peak to its region's edge (the saddle
-    stays ≥ (1 + fraction) / 2 × its value): a ripple on one target, not a second target.
+    decreasing heat (flooding from the peaks). Two regions that meet are one target, under the
+    higher peak: the lower peak's own region reached the higher one, so the heat never fell below
+    `fraction` of it between them (a ripple on one hull, or two hulls the heat cannot tell apart;
+    with the scene, the hulls' own pixels still split them).
     """
     if not 0.0 < fraction <= 1.0:
         raise InputError(f"the peak fraction must be in (0, 1], got {fraction}")
@@ -285,7 +285,6 @@ def grow_peaks(
     labels = np.zeros(level.size, np.int64)
     parent = list(range(len(peaks) + 1))
     stop = [math.inf] + [fraction * p.value for p in peaks]
-    joins = (1.0 + fraction) / 2.0
     offsets = (-stride - 1, -stride, -stride + 1, -1, 1, stride - 1, stride, stride + 1)
 
     def root(label: int) -> int:
@@ -294,14 +293,13 @@ def grow_peaks(
             label = parent[label]
         return label
 
-    # Highest pixel first; on a tie, the pixel reached from the higher neighbour.
-    queue: list[tuple[float, float, int, int]] = []
+    queue: list[tuple[float, int, int]] = []  # highest pixel first
 
     def spread(index: int, owner: int) -> None:
         for offset in offsets:
             neighbour = index + offset
             if not labels[neighbour] and level[neighbour] >= stop[owner]:
-                heapq.heappush(queue, (-level[neighbour], -level[index], neighbour, owner))
+                heapq.heappush(queue, (-level[neighbour], neighbour, owner))
 
     seeds = [(peak.row + 1) * stride + peak.col + 1 for peak in peaks]
     for label, index in enumerate(seeds, start=1):
@@ -309,7 +307,7 @@ def grow_peaks(
     for label, index in enumerate(seeds, start=1):
         spread(index, label)
     while queue:
-        negative, _, index, label = heapq.heappop(queue)
+        negative, index, label = heapq.heappop(queue)
         owner = root(label)
         if labels[index] or -negative < stop[owner]:
             continue
@@ -318,9 +316,8 @@ def grow_peaks(
             other = int(labels[index + offset])
             if other and root(other) != owner:
                 high, low = sorted((owner, root(other)))  # lower label = higher peak
-                if -negative >= joins * peaks[low - 1].value:
-                    parent[low] = high
-                    owner = high
+                parent[low] = high
+                owner = high
         spread(index, owner)
     roots = np.array([root(k) for k in range(len(peaks) + 1)], np.int64)
     grown = roots[labels].reshape(height + 2, width + 2)[1:-1, 1:-1]
