@@ -586,7 +586,7 @@ def write_report(out: Path, name: str, title: str, results: list[dict], context:
         "A box matches a ship if it holds the ship's centre or has IoU ≥ 0.1 with its box (greedy,",
         "one-to-one); boxes on platforms, turbines and buoys are false. F1@0.5: IoU ≥ 0.5 only.",
         "",
-        f"Run {context['date']} on {context['machine']}; commit {context['commit']};"
+        f"Run {context['date']} on {context['machine']}; benchmark at commit {context['commit']};"
         f" generator {context['generator']}; {'quick' if context['quick'] else 'full'} set;"
         f" whole run {context['seconds']:.0f} s; mscam from {context['mscam_from']}.",
         "",
