@@ -191,3 +191,17 @@ def test_unreachable_scheduler_is_one_line():
     with pytest.raises(InputError, match="cannot reach the Dask scheduler"):
         with dask_client("tcp://127.0.0.1:9", timeout=2):
             pass
+
+
+@pytest.mark.slow
+def test_the_explain_command_on_a_cluster_by_address(scene, settings, reference, client, tmp_path):
+    from mscam.cli import main
+
+    heat, boxes = tmp_path / "heat.tif", tmp_path / "boxes.gpkg"
+    options = ["--model", settings.model, "--architecture-file", settings.architecture_file]
+    address = client.scheduler.address
+    argv = ["explain", str(scene), "--heatmap", str(heat), "--boxes", str(boxes), "--quiet"]
+    assert main([*argv, *options, "--batch", "4", "--threads", "1", "--scheduler", address]) == 0
+    got = read_window(heat, 0, 0, 400, 300)[0]
+    assert np.abs(got - reference[1]).max() <= 1e-5
+    assert read_boxes(boxes) == reference[2]
