@@ -30,6 +30,7 @@ import logging
 import os
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -268,6 +269,7 @@ def _cluster_windows(
     first_missing = 0
     pending: dict[Any, int] = {}
     done = as_completed()
+    run = uuid.uuid4().hex  # keys unique to this run: the scheduler may still know older ones
 
     def submit_ready() -> None:
         # Every window near enough to the first one missing (which is always among them).
@@ -275,7 +277,7 @@ def _cluster_windows(
             queue.remove(index)
             future = client.submit(
                 window_task, scene, windows[index], settings, pure=False,
-                key=f"mscam-window-{index}-{os.getpid()}-{id(job)}",
+                key=f"mscam-window-{index}-{run}",
             )  # fmt: skip
             pending[future] = index
             done.add(future)
@@ -596,7 +598,7 @@ def run_batch(
                 continue
             future = client.submit(
                 scene_task, scene, str(heatmap), str(boxes), settings, topic, pure=False,
-                key=f"mscam-scene-{scene_stem(scene)}-{os.getpid()}-{time.monotonic_ns()}",
+                key=f"mscam-scene-{scene_stem(scene)}-{uuid.uuid4().hex}",
             )  # fmt: skip
             futures[future] = scene
         report(overall(), line())
