@@ -227,3 +227,12 @@ def test_the_boxes_file_and_the_cli(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "not on the heatmap's grid" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x.gpkg").exists()
+
+
+def test_a_scene_without_a_co_polarised_band_falls_back_to_the_heat(tmp_path, caplog):
+    hull = ship_pixels((80, 80), 20, 4, 30.0)
+    scene, heatmap = write(tmp_path, with_ship(sea_db(), hull), blob((80, 80), 0.9))
+    (box,) = find_boxes(heatmap, 0.5, scene=scene, bands=("VH", "HV"))
+    assert box.fit == "heat" and "no co-polarised band" in caplog.text
+    with pytest.raises(InputError, match="does not exist"):
+        find_boxes(heatmap, 0.5, scene=tmp_path / "missing.tif")

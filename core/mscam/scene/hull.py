@@ -105,10 +105,17 @@ class CoPolarisedImage:
         units: str | None = None,
         bands: tuple[str, ...] | None = None,
     ) -> None:
+        self.reader = RasterReader(scene)
+        try:
+            self._detect(units, bands)
+        except BaseException:
+            self.reader.close()  # no dataset left to a traceback
+            raise
+
+    def _detect(self, units: str | None, bands: tuple[str, ...] | None) -> None:
         from mscam.sar.units import detect_band_roles, detect_units
         from mscam.scene.preprocess import sample_windows
 
-        self.reader = RasterReader(scene)
         info = self.reader.info
         roles = detect_band_roles(
             info.band_count, descriptions=info.descriptions, metadata=info.metadata, override=bands
@@ -116,7 +123,9 @@ class CoPolarisedImage:
         found = [i for i, role in enumerate(roles) if role in CO_POLARISED]
         cross = [i for i, role in enumerate(roles) if role in ("VH", "HV")]
         if not found and len(cross) == info.band_count:
-            raise InputError(f"{scene} has no co-polarised band (VV or HH) to fit boxes on")
+            raise InputError(
+                f"{self.reader.path} has no co-polarised band (VV or HH) to fit boxes on"
+            )
         # Unknown roles (band1…): the first band, as the pipeline's positional default (VV).
         self.band = found[0] if found else 0
         self.role = roles[self.band]

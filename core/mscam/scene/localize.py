@@ -352,7 +352,12 @@ def find_boxes(
         info = reader.info
         image = None
         if scene is not None:
-            image = CoPolarisedImage(scene, units, bands)
+            RasterReader(scene).close()  # a scene that cannot be read is the caller's error
+            try:
+                image = CoPolarisedImage(scene, units, bands)
+            except InputError as exc:  # a scene the model could read but boxes cannot use
+                log.warning("boxes from the heat alone: %s", str(exc))
+        if image is not None:
             if image.shape != (info.height, info.width):
                 image.close()
                 raise InputError(
