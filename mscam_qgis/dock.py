@@ -69,6 +69,7 @@ class RunFiles:
 
     heatmap: str
     boxes: str
+    scene: str | None = None  # the input, so redrawn boxes fit the ships as the run's did
 
 
 class MscamDock(QgsDockWidget):
@@ -288,7 +289,7 @@ class MscamDock(QgsDockWidget):
             self._report(message, Qgis.MessageLevel.Critical)
             self.runFinished.emit(False, message)
             return
-        self.run_files = RunFiles(results["HEATMAP"], results["BOXES"])
+        self.run_files = RunFiles(results["HEATMAP"], results["BOXES"], parameters["INPUT"])
         self.threshold.setEnabled(True)
         self.export_button.setEnabled(True)
         message = f"Done: {Path(self.run_files.heatmap).name}"
@@ -323,6 +324,7 @@ class MscamDock(QgsDockWidget):
                 threshold,
                 tags.get("target_class", "target"),
                 tags.get("method", "unknown"),
+                scene=files.scene,
             )
             return files, threshold, count
 

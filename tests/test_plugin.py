@@ -81,7 +81,7 @@ PARAMETERS = {
         ],
         ["OUTPUT", "BOXES", "SUMMARY"],
     ),
-    "mscam:localize": (["INPUT", "THRESHOLD", "BOXES"], ["BOXES"]),
+    "mscam:localize": (["INPUT", "SCENE", "THRESHOLD", "BOXES"], ["BOXES"]),
     "mscam:evaluate": (["HEATMAP", "TRUTH", "OUTPUT"], ["OUTPUT"]),
     "mscam:synthesize": (["PROFILE", "SIZE", "SEED", "OUTPUT", "TRUTH"], ["OUTPUT", "TRUTH"]),
 }
@@ -300,6 +300,30 @@ def test_localize_redraws_boxes_at_other_thresholds(plugin, scene, model_card, t
         )
         counts[threshold] = feature_count(out["BOXES"])
     assert counts == {0.3: 3, 0.9: 2}
+
+
+def test_localize_with_the_scene_redraws_the_runs_boxes(plugin, scene, model_card, tmp_path):
+    import processing
+
+    first = processing.run("mscam:explain", explain_parameters(scene, model_card, tmp_path))
+    again = processing.run(
+        "mscam:localize",
+        {
+            "INPUT": first["HEATMAP"],
+            "SCENE": str(scene),
+            "THRESHOLD": 0.5,  # the run's own threshold
+            "BOXES": str(tmp_path / "again.gpkg"),
+        },
+    )
+
+    def boxes(path) -> list[tuple]:
+        layer = QgsVectorLayer(str(path), "boxes", "ogr")
+        keys = ("px_x0", "px_y0", "px_x1", "px_y1", "fit")
+        return sorted(tuple(f[key] for key in keys) for f in layer.getFeatures())
+
+    run_boxes = boxes(first["BOXES"])
+    assert run_boxes and {box[-1] for box in run_boxes} == {"image"}
+    assert boxes(again["BOXES"]) == run_boxes
 
 
 def test_synthesize_then_evaluate(plugin, model_card, tmp_path):

@@ -16,8 +16,11 @@ HELP = """Draws localisation boxes from a heatmap written by Explain scene, at a
 without running the CNN again.
 
 <b>Heatmap</b>: a heatmap GeoTIFF from Explain scene (its tags give the class and the method).
-<b>Threshold</b>: heat a pixel needs to be part of a box (0.01–1); every 8-connected region above \
-it becomes one box.
+<b>Threshold</b>: heat a peak needs to give a box (0.01–1); each peak grows down to half its own \
+heat.
+<b>SAR scene</b> (optional): the scene the heatmap explains. With it, each box fits the ship's \
+bright pixels against the local sea clutter (as Explain scene draws them) and gets length, width \
+and heading; without it, a box is a peak's heat region.
 <b>Boxes</b>: the GeoPackage written, in the heatmap's CRS. Its score is the region's peak heat, a \
 lower bound of the tile probability Explain scene reports."""
 
@@ -30,6 +33,11 @@ class LocalizeAlgorithm(MscamAlgorithm):
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterRasterLayer("INPUT", tr("Heatmap")))
+        self.addParameter(
+            QgsProcessingParameterRasterLayer(
+                "SCENE", tr("SAR scene the heatmap explains (fits boxes to ships)"), optional=True
+            )
+        )
         self.addParameter(
             QgsProcessingParameterNumber(
                 "THRESHOLD",
@@ -51,15 +59,17 @@ class LocalizeAlgorithm(MscamAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):
         heatmap = raster_path(self.parameterAsRasterLayer(parameters, "INPUT", context), "INPUT")
         threshold = self.parameterAsDouble(parameters, "THRESHOLD", context)
+        scene_layer = self.parameterAsRasterLayer(parameters, "SCENE", context)
+        scene = raster_path(scene_layer, "SCENE") if scene_layer is not None else None
         boxes = self.parameterAsOutputLayer(parameters, "BOXES", context)
         with engine_errors():
+            from mscam.scene.boxes import write_scene_boxes
             from mscam.scene.heatmap_writer import heatmap_tags
-            from mscam.scene.pipeline import write_scene_boxes
 
             tags = heatmap_tags(heatmap)
             target_class = tags.get("target_class", "target")
             count = write_scene_boxes(
-                heatmap, boxes, threshold, target_class, tags.get("method", "unknown")
+                heatmap, boxes, threshold, target_class, tags.get("method", "unknown"), scene=scene
             )
         feedback.setProgress(100)
         feedback.pushInfo(f"{count} {target_class} boxes at threshold {threshold}")

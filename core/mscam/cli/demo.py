@@ -52,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
         f"{result.tiles} tiles ({result.hot_tiles} hot) in {result.seconds:.1f} s on "
         f"{result.device}: {result.n_boxes} boxes"
     )
-    scores = evaluate_scene(heatmap_path, truth_path, thresholds=[settings.threshold])
+    scores = evaluate_scene(
+        heatmap_path, truth_path, thresholds=[settings.threshold], scene=scene_path
+    )
     (out / "scores.json").write_text(json.dumps(scores, indent=1) + "\n")
     heat = read_window(heatmap_path, 0, 0, scene.vv_db.shape[1], scene.vv_db.shape[0])[0]
     predicted = [(b["px_x0"], b["px_y0"], b["px_x1"], b["px_y1"]) for b in read_boxes(boxes_path)]

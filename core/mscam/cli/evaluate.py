@@ -24,6 +24,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--truth", required=True, help="GeoPackage of ground-truth boxes")
     parser.add_argument("--layer", help="layer of the truth GeoPackage (default: the first)")
     parser.add_argument(
+        "--scene",
+        help="the SAR scene the heatmap explains: boxes fitted to the ships' bright pixels, as "
+        "`mscam explain` draws them (default: the peaks' heat regions)",
+    )
+    parser.add_argument(
         "--json",
         dest="json_out",
         metavar="OUT.json",
@@ -109,8 +114,11 @@ def run(args: argparse.Namespace) -> int:
     from mscam.scene.raster import atomic_output
 
     # Before the scoring: the outputs are writable, distinct, and neither is an input.
-    check_outputs({"--json": args.json_out, "--plot": args.plot}, [args.heatmap, args.truth])
-    result = evaluate_scene(args.heatmap, args.truth, args.thresholds, layer=args.layer)
+    inputs = [args.heatmap, args.truth] + ([args.scene] if args.scene else [])
+    check_outputs({"--json": args.json_out, "--plot": args.plot}, inputs)
+    result = evaluate_scene(
+        args.heatmap, args.truth, args.thresholds, layer=args.layer, scene=args.scene
+    )
     text = json.dumps(result, indent=2)
     if args.json_out:
         with atomic_output(args.json_out) as temporary:

@@ -212,10 +212,15 @@ def evaluate_scene(
     thresholds: Sequence[float] | None = None,
     *,
     layer: str | None = None,
+    scene: PathLike | None = None,
+    units: str | None = None,
+    bands: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     """Scores of a heatmap GeoTIFF against the truth boxes of a GeoPackage (``layer``: default
     the first); see the module docstring for the definitions. ``thresholds`` (in (0, 1]) default
-    to 0.05, 0.10, …, 0.95.
+    to 0.05, 0.10, …, 0.95. With ``scene`` (the SAR input, with the pipeline's ``units`` and
+    ``bands`` overrides) the boxes are fitted to the ships' bright pixels, as `mscam explain`
+    draws them; without it they are the peaks' heat regions.
 
     Returns a JSON-serialisable dict: ``pxap`` (None without truth pixels) and its
     ``pixel_curve``; per threshold ``predictions`` and, per criterion (``iou``, ``hit``), ``tp``,
@@ -238,7 +243,7 @@ def evaluate_scene(
     }
     predictions = []
     for tau in taus:
-        found = find_boxes(heatmap_path, tau)
+        found = find_boxes(heatmap_path, tau, scene=scene, units=units, bands=bands)
         boxes = np.array([(b.x0, b.y0, b.x1, b.y1) for b in found], np.int64).reshape(-1, 4)
         tps = match_boxes(boxes, np.array([b.peak for b in found]), truth, centres)
         predictions.append(len(found))
