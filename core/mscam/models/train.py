@@ -288,7 +288,10 @@ def mine_hard_negatives(
             size=config.mine_size,
             pixel_spacing=SPACING_RANGE,
         )
-        tiles = scene_tiles(synthesize_scene(**arguments), config.chip_size)
+        try:
+            tiles = scene_tiles(synthesize_scene(**arguments), config.chip_size)
+        except InputError:  # a small scene may hold no tile clear of its nodata border
+            continue
         negative = tiles.labels != ship
         looked += int(negative.sum())
         x = torch.from_numpy(np.ascontiguousarray(tiles.x[negative]))
