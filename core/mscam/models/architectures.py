@@ -217,6 +217,9 @@ class CompactFCN(nn.Module):
         self.classifier = nn.Conv2d(2 * width, num_classes, 1)
         self.pool = LSEPool2d(lse_r)
         _init_weights(self)
+        # He initialisation would make the class maps, and so the first logits, large.
+        nn.init.normal_(self.classifier.weight, std=0.01)
+        nn.init.zeros_(self.classifier.bias)
 
     def class_maps(self, x: Tensor) -> Tensor:
         """(B, num_classes, H/8, W/8) class maps before pooling."""
