@@ -57,10 +57,14 @@ def compare_methods(
     from mscam.cam import METHODS, create_explainer
     from mscam.errors import InputError
     from mscam.models import load_model
+    from mscam.models.select import bundled_model_for
     from mscam.scene.pipeline import resolve_device
     from mscam.scene.preprocess import ScenePreprocessor
     from mscam.scene.raster import PixelMapper, RasterReader
 
+    if model is None:  # the bundled model the scene pipeline would pick (dual- or single-pol)
+        with RasterReader(raster) as reader:
+            model = bundled_model_for(reader.info).path
     loaded = load_model(model, device=resolve_device(device), architecture_file=architecture_file)
     card = loaded.card
     target_class = target_class or card.target_classes[0]

@@ -512,6 +512,25 @@ def test_compare_gives_probabilities_and_one_map_per_method(scene, model_card):
     assert dialog.layout().count() == 3  # header, grid, buttons
 
 
+def test_compare_without_a_model_takes_the_single_pol_model_on_a_vv_only_scene(tmp_path):
+    import numpy as np
+    from mscam.models import SINGLE_POL_CARD_PATH, ModelCard
+
+    from mscam_qgis.compare import compare_methods
+
+    path = tmp_path / "vv_only.tif"
+    raster = gdal.GetDriverByName("GTiff").Create(str(path), 96, 96, 1, gdal.GDT_Float32)
+    raster.SetGeoTransform(UTM)
+    sea = np.random.default_rng(0).gamma(4.4, 1 / 4.4, (96, 96)) * 10 ** (-2.0)
+    raster.GetRasterBand(1).WriteArray(10 * np.log10(sea))
+    raster.GetRasterBand(1).SetDescription("VV")
+    raster = None
+    result = compare_methods(str(path), UTM[0] + 48 * UTM[1], UTM[3] + 48 * UTM[5])
+    single = ModelCard.load(SINGLE_POL_CARD_PATH)
+    assert result.model_name == f"{single.name} {single.version}"
+    assert sum(result.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+
+
 def test_compare_outside_the_raster_is_an_input_error(scene, model_card):
     from mscam.errors import InputError
 
