@@ -84,6 +84,20 @@ PARAMETERS = {
     "mscam:localize": (["INPUT", "SCENE", "THRESHOLD", "BOXES"], ["BOXES"]),
     "mscam:evaluate": (["HEATMAP", "TRUTH", "OUTPUT"], ["OUTPUT"]),
     "mscam:synthesize": (["PROFILE", "SIZE", "SEED", "OUTPUT", "TRUTH"], ["OUTPUT", "TRUTH"]),
+    "mscam:sanity": (
+        [
+            "INPUT",
+            "MODEL",
+            "METHODS",
+            "TILES",
+            "TRUTH",
+            "SEED",
+            "DEVICE",
+            "ARCHITECTURE_FILE",
+            "OUTPUT",
+        ],
+        ["OUTPUT", "JSON", "PNG"],
+    ),
 }
 
 
@@ -149,7 +163,7 @@ def feature_count(path) -> int:
 # -- the provider ---------------------------------------------------------------------------------
 
 
-def test_provider_lists_four_algorithms_with_the_public_parameter_names(plugin):
+def test_provider_lists_its_algorithms_with_the_public_parameter_names(plugin):
     registry = QgsApplication.processingRegistry()
     provider = registry.providerById("mscam")
     assert provider is not None and provider.name() == "MS-CAM"
