@@ -84,7 +84,7 @@ TORCHCAM = {  # torchcam has no HiResCAM
 SPEED_LIMIT = 1.3  # mscam's Grad-CAM must be at least this much faster than pytorch-grad-cam's
 PARITY_TOLERANCE = 1e-4  # float32 maps in [0, 1]
 SCORE_BATCH = 64  # masked images per forward, in every library
-# Known, documented differences between a library and the formulas of shared/spec/method.md.
+# Known, documented differences between a library and the formulas of docs/method.md.
 KNOWN_DIFFERENCES = {
     ("pytorch-grad-cam", "score-cam"): "its masks are upsampled with UpsamplingBilinear2d, "
     "i.e. align_corners=True (spec and mscam: align_corners=False), and min-maxed with a +1e-8 "

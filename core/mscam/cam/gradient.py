@@ -1,5 +1,5 @@
 """The gradient baselines: Grad-CAM, Grad-CAM++, XGrad-CAM (channel weights), LayerCAM and
-HiResCAM (element-wise). Formulas: `../shared/spec/method.md`, notation `A`, `g = ∂y_c/∂A`."""
+HiResCAM (element-wise). Formulas: `docs/method.md`, notation `A`, `g = ∂y_c/∂A`."""
 
 from __future__ import annotations
 

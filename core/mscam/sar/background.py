@@ -1,7 +1,7 @@
 """Mean backscatter of a synthetic Sentinel-1 IW scene: land/sea layout, sea clutter, land cover.
 
 The result is the mean σ0 (linear) per pixel *before* the noise floor and speckle; the scene
-assembly in :mod:`mscam.sar.synth` adds both. Levels follow ``shared/spec/sar.md``:
+assembly in :mod:`mscam.sar.synth` adds both. Levels follow ``docs/sar.md``:
 
 * sea (VV) ≈ -13 dB at 30° incidence and 7 m/s wind, falling 0.5 dB per degree across range and
   rising 1.6 dB per dB of wind speed (a CMOD-like power law); calm patches reach -25 to -30 dB;

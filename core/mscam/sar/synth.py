@@ -1,4 +1,4 @@
-"""Synthetic Sentinel-1 IW GRD-like scenes with known truth (``shared/spec/sar.md``).
+"""Synthetic Sentinel-1 IW GRD-like scenes with known truth (``docs/sar.md``).
 
 A scene is a pure function of its arguments and seed: mean backscatter from
 :mod:`mscam.sar.background`, thermal noise, Gamma(L) speckle, then point targets from
