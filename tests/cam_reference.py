@@ -1,4 +1,4 @@
-"""Straight transcriptions of ../shared/spec/method.md, one image and one channel at a time, in
+"""Straight transcriptions of docs/method.md, one image and one channel at a time, in
 float64. Slow on purpose: they are the yardstick the batched engine is measured against."""
 
 from __future__ import annotations

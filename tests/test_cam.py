@@ -1,4 +1,4 @@
-"""The CAM engine against the formulas of ../shared/spec/method.md, and its hygiene."""
+"""The CAM engine against the formulas of docs/method.md, and its hygiene."""
 
 from __future__ import annotations
 
