@@ -47,6 +47,7 @@ from mscam.scene.pipeline import (
     TileScore,
     WindowResult,
     explain_scene,
+    finish_scene,
     process_window,
     torch_threads,
 )
@@ -313,7 +314,6 @@ def assemble_scene(
 ) -> SceneResult:
     """`pipeline._explain_scene` with the windows' results coming from `results_of(job, windows,
     cancel)` as (index, result) in any order."""
-    from mscam.scene.boxes import write_scene_boxes
     from mscam.scene.heatmap_writer import HEATMAP_NODATA
     from mscam.scene.mosaic import StreamingMosaic
     from mscam.scene.raster import limited_block_cache, streaming_cache_bytes
@@ -348,38 +348,7 @@ def assemble_scene(
         writer.finish()
     # In window order, as the single-process run lists them.
     hot_tiles = [tile for index in sorted(hot_by_window) for tile in hot_by_window[index]]
-    n_boxes = 0
-    if boxes is not None:
-        try:
-            n_boxes = write_scene_boxes(
-                heatmap,
-                boxes,
-                settings.threshold,
-                job.target_class,
-                settings.method,
-                job.working.tiles_to_input(hot_tiles),
-                merge_gap=settings.merge_gap,
-                scene=scene,
-                units=settings.units,
-                bands=settings.bands,
-            )
-        except BaseException:
-            heatmap.unlink(missing_ok=True)
-            raise
-    if totals["skipped"] and totals["skipped"] == len(job.grid):
-        log.warning("every tile is mostly nodata: the heatmap is all nodata or zero")
-    report(1.0, "done")
-    return SceneResult(
-        heatmap,
-        boxes,
-        n_boxes,
-        totals["tiles"],
-        len(hot_tiles),
-        totals["skipped"],
-        time.perf_counter() - started,
-        "dask",
-        job.target_class,
-    )
+    return finish_scene(job, scene, heatmap, boxes, hot_tiles, totals, report, started, "dask")
 
 
 # --- many scenes ----------------------------------------------------------------------------------

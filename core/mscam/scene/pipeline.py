@@ -491,6 +491,23 @@ def _explain_scene(
         if cancel is not None and cancel():
             raise Cancelled("cancelled")
         writer.finish()
+    return finish_scene(job, scene, heatmap, boxes, hot_tiles, totals, report, started)
+
+
+def finish_scene(
+    job: SceneJob,
+    scene: Path,
+    heatmap: Path,
+    boxes: Path | None,
+    hot_tiles: list[TileScore],
+    totals: dict[str, int],
+    report: Progress,
+    started: float,
+    device: str | None = None,
+) -> SceneResult:
+    """After the heatmap is written: the boxes (all or nothing with the heatmap), the warnings and
+    the result. Shared by the single-process loop and the Dask path (`scene.distributed`)."""
+    settings = job.settings
     n_boxes = 0
     if boxes is not None:
         try:
@@ -520,7 +537,7 @@ def _explain_scene(
         len(hot_tiles),
         totals["skipped"],
         time.perf_counter() - started,
-        str(job.device),
+        device or str(job.device),
         job.target_class,
     )
 
