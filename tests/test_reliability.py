@@ -551,3 +551,13 @@ def test_a_kill_between_the_renames_never_pairs_a_new_heatmap_with_old_boxes(tmp
     assert a.read_text() == "new heat" and not b.exists()
     remove_stale_scratch(tmp_path)  # what the next run does
     assert hidden(tmp_path) == []
+
+
+def test_error_messages_are_one_line_whatever_gdal_says():
+    # GDAL 3.10 (Debian 13) appends "\nMay be caused by: …" to its errors; 3.6 does not.
+    from mscam.errors import InputError, OutputError
+
+    error = InputError("cannot open raster x.tif: TIFFReadDirectory\nMay be caused by:  x.tif")
+    assert str(error) == "cannot open raster x.tif: TIFFReadDirectory May be caused by: x.tif"
+    assert isinstance(error, ValueError)
+    assert str(OutputError("cannot write\n y")) == "cannot write y"

@@ -4,6 +4,12 @@
 class MscamError(Exception):
     """Base of every error mscam reports to a user (one clear line, no traceback)."""
 
+    def __init__(self, *args: object) -> None:
+        # One line whatever the message quotes: GDAL 3.10 appends "\nMay be caused by: …".
+        if len(args) == 1 and isinstance(args[0], str):
+            args = (" ".join(args[0].split()),)
+        super().__init__(*args)
+
 
 class InputError(MscamError, ValueError):
     """A raster, vector, argument or option the user gave is missing, unreadable or invalid."""
