@@ -11,10 +11,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
-from qgis.core import QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingFeedback
+from qgis.core import (
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFile,
+)
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
+from ..compat import ADVANCED_PARAMETER, FILE_BEHAVIOR
 from ..dependencies import MissingDependency, require_engine
 
 #: The engine's method names (`mscam.METHODS`), in the order of the METHOD enum.
@@ -32,6 +39,37 @@ METHOD_NAMES = (
 PROFILE_NAMES = ("calm", "rough", "coastal", "empty", "dense")
 DEVICES = ("auto", "cpu", "cuda")
 ICON = Path(__file__).resolve().parent.parent / "icon.png"
+
+
+def model_parameter() -> QgsProcessingParameterFile:
+    """MODEL: a model card; empty picks the bundled model for the scene's polarisations."""
+    return QgsProcessingParameterFile(
+        "MODEL",
+        tr("Model card (empty: the bundled model for the scene's polarisations)"),
+        behavior=FILE_BEHAVIOR,
+        optional=True,
+        fileFilter=tr("Model cards (*.json);;All files (*)"),
+    )
+
+
+def device_parameter() -> QgsProcessingParameterEnum:
+    """DEVICE: auto, cpu or cuda."""
+    return QgsProcessingParameterEnum(
+        "DEVICE", tr("Device"), options=list(DEVICES), defaultValue="auto", usesStaticStrings=True
+    )
+
+
+def architecture_parameter() -> QgsProcessingParameterFile:
+    """ARCHITECTURE_FILE (advanced): a Python file defining the card's architecture."""
+    architecture = QgsProcessingParameterFile(
+        "ARCHITECTURE_FILE",
+        tr("Architecture file (runs its Python code)"),
+        behavior=FILE_BEHAVIOR,
+        extension="py",
+        optional=True,
+    )
+    architecture.setFlags(architecture.flags() | ADVANCED_PARAMETER)
+    return architecture
 
 
 def tr(text: str) -> str:

@@ -8,19 +8,20 @@ from qgis.core import (
     QgsProcessingOutputFile,
     QgsProcessingOutputVectorLayer,
     QgsProcessingParameterEnum,
-    QgsProcessingParameterFile,
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
 )
 
-from ..compat import ADVANCED_PARAMETER, FILE_BEHAVIOR, NUMBER_DOUBLE, first_available
+from ..compat import ADVANCED_PARAMETER, NUMBER_DOUBLE, first_available
 from .base import (
-    DEVICES,
     METHOD_NAMES,
     MscamAlgorithm,
+    architecture_parameter,
+    device_parameter,
     engine_errors,
+    model_parameter,
     progress_reporter,
     raster_path,
     tr,
@@ -70,15 +71,7 @@ class BatchAlgorithm(MscamAlgorithm):
         self.addParameter(
             QgsProcessingParameterMultipleLayers("INPUTS", tr("Input SAR rasters"), RASTER_SOURCE)
         )
-        self.addParameter(
-            QgsProcessingParameterFile(
-                "MODEL",
-                tr("Model card (empty: the bundled default model)"),
-                behavior=FILE_BEHAVIOR,
-                optional=True,
-                fileFilter=tr("Model cards (*.json);;All files (*)"),
-            )
-        )
+        self.addParameter(model_parameter())
         self.addParameter(
             QgsProcessingParameterEnum(
                 "METHOD",
@@ -103,24 +96,8 @@ class BatchAlgorithm(MscamAlgorithm):
                     maxValue=0.9 if name == "OVERLAP" else 1.0,
                 )
             )
-        self.addParameter(
-            QgsProcessingParameterEnum(
-                "DEVICE",
-                tr("Device"),
-                options=list(DEVICES),
-                defaultValue="auto",
-                usesStaticStrings=True,
-            )
-        )
-        architecture = QgsProcessingParameterFile(
-            "ARCHITECTURE_FILE",
-            tr("Architecture file (runs its Python code)"),
-            behavior=FILE_BEHAVIOR,
-            extension="py",
-            optional=True,
-        )
-        architecture.setFlags(architecture.flags() | ADVANCED_PARAMETER)
-        self.addParameter(architecture)
+        self.addParameter(device_parameter())
+        self.addParameter(architecture_parameter())
         self.addParameter(scheduler_parameter())
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT", tr("Output folder")))
         self.addOutput(QgsProcessingOutputVectorLayer("BOXES", tr("Boxes of every scene")))

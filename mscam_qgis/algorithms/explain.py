@@ -7,7 +7,6 @@ from pathlib import Path
 
 from qgis.core import (
     QgsProcessingParameterEnum,
-    QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
@@ -17,17 +16,18 @@ from qgis.core import (
 
 from ..compat import (
     ADVANCED_PARAMETER,
-    FILE_BEHAVIOR,
     NUMBER_DOUBLE,
     NUMBER_INTEGER,
     VECTOR_POLYGON,
 )
 from ..styling import ResultStyler
 from .base import (
-    DEVICES,
     METHOD_NAMES,
     MscamAlgorithm,
+    architecture_parameter,
+    device_parameter,
     engine_errors,
+    model_parameter,
     progress_reporter,
     raster_path,
     tr,
@@ -75,15 +75,7 @@ class ExplainAlgorithm(MscamAlgorithm):
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterRasterLayer("INPUT", tr("Input SAR raster")))
-        self.addParameter(
-            QgsProcessingParameterFile(
-                "MODEL",
-                tr("Model card (empty: the bundled default model)"),
-                behavior=FILE_BEHAVIOR,
-                optional=True,
-                fileFilter=tr("Model cards (*.json);;All files (*)"),
-            )
-        )
+        self.addParameter(model_parameter())
         self.addParameter(
             QgsProcessingParameterEnum(
                 "METHOD",
@@ -140,24 +132,8 @@ class ExplainAlgorithm(MscamAlgorithm):
                 maxValue=1.0,
             )
         )
-        self.addParameter(
-            QgsProcessingParameterEnum(
-                "DEVICE",
-                tr("Device"),
-                options=list(DEVICES),
-                defaultValue="auto",
-                usesStaticStrings=True,
-            )
-        )
-        architecture = QgsProcessingParameterFile(
-            "ARCHITECTURE_FILE",
-            tr("Architecture file (runs its Python code)"),
-            behavior=FILE_BEHAVIOR,
-            extension="py",
-            optional=True,
-        )
-        architecture.setFlags(architecture.flags() | ADVANCED_PARAMETER)
-        self.addParameter(architecture)
+        self.addParameter(device_parameter())
+        self.addParameter(architecture_parameter())
         spacing = QgsProcessingParameterNumber(
             "PIXEL_SPACING",
             tr("Pixel spacing (m) (0: from the scene)"),

@@ -5,19 +5,20 @@ from __future__ import annotations
 from qgis.core import (
     QgsProcessingOutputFile,
     QgsProcessingParameterEnum,
-    QgsProcessingParameterFile,
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterVectorLayer,
 )
 
-from ..compat import ADVANCED_PARAMETER, FILE_BEHAVIOR, NUMBER_INTEGER, VECTOR_POLYGON
+from ..compat import NUMBER_INTEGER, VECTOR_POLYGON
 from .base import (
-    DEVICES,
     METHOD_NAMES,
     MscamAlgorithm,
+    architecture_parameter,
+    device_parameter,
     engine_errors,
+    model_parameter,
     progress_reporter,
     raster_path,
     tr,
@@ -54,15 +55,7 @@ class SanityAlgorithm(MscamAlgorithm):
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterRasterLayer("INPUT", tr("Input SAR raster")))
-        self.addParameter(
-            QgsProcessingParameterFile(
-                "MODEL",
-                tr("Model card (empty: the bundled default model)"),
-                behavior=FILE_BEHAVIOR,
-                optional=True,
-                fileFilter=tr("Model cards (*.json);;All files (*)"),
-            )
-        )
+        self.addParameter(model_parameter())
         self.addParameter(
             QgsProcessingParameterEnum(
                 "METHODS",
@@ -92,24 +85,8 @@ class SanityAlgorithm(MscamAlgorithm):
                 "SEED", tr("Randomisation seed"), type=NUMBER_INTEGER, defaultValue=0, minValue=0
             )
         )
-        self.addParameter(
-            QgsProcessingParameterEnum(
-                "DEVICE",
-                tr("Device"),
-                options=list(DEVICES),
-                defaultValue="auto",
-                usesStaticStrings=True,
-            )
-        )
-        architecture = QgsProcessingParameterFile(
-            "ARCHITECTURE_FILE",
-            tr("Architecture file (runs its Python code)"),
-            behavior=FILE_BEHAVIOR,
-            extension="py",
-            optional=True,
-        )
-        architecture.setFlags(architecture.flags() | ADVANCED_PARAMETER)
-        self.addParameter(architecture)
+        self.addParameter(device_parameter())
+        self.addParameter(architecture_parameter())
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT", tr("Output folder")))
         self.addOutput(QgsProcessingOutputFile("JSON", tr("Sanity numbers (JSON)")))
         self.addOutput(QgsProcessingOutputFile("PNG", tr("Sanity figure (PNG)")))
