@@ -38,7 +38,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from workload import machine_info, machine_line, write_report
+from workload import machine_info, machine_line, write_mosaic, write_report
 
 PROFILE = "coastal"
 #: A Sentinel-1 IW GRD (high resolution) scene: ~250 km × ~170 km at 10 m pixel spacing.
@@ -62,7 +62,6 @@ def make_scenes(folder: Path, side: int, count: int, mosaic: int) -> tuple[list[
     """`count` scenes of `side`² (seeds 0…) and a `mosaic × mosaic` mosaic of them."""
     from mscam.sar.synth import synthesize_scene
     from mscam.sar.synth_io import write_scene
-    from mscam.scene.raster import using_gdal
 
     scenes = []
     for seed in range(count):
@@ -71,31 +70,7 @@ def make_scenes(folder: Path, side: int, count: int, mosaic: int) -> tuple[list[
         write_scene(synthesize_scene(side, PROFILE, seed), path, path.with_suffix(".gpkg"))
         scenes.append(str(path))
     big = folder / f"{PROFILE}-{side * mosaic}-mosaic.tif"
-    with using_gdal() as gdal:
-        out = None
-        for k in range(mosaic * mosaic):
-            row, col = divmod(k, mosaic)
-            piece = gdal.Open(scenes[k % count])
-            if out is None:
-                out = gdal.GetDriverByName("GTiff").Create(
-                    str(big), side * mosaic, side * mosaic, piece.RasterCount, gdal.GDT_Float32,
-                    ["TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=256", "COMPRESS=DEFLATE",
-                     "PREDICTOR=3", "BIGTIFF=IF_SAFER"],
-                )  # fmt: skip
-                out.SetGeoTransform(piece.GetGeoTransform())
-                out.SetProjection(piece.GetProjection())
-                out.SetMetadata(piece.GetMetadata())
-                for number in range(1, piece.RasterCount + 1):
-                    source, target = piece.GetRasterBand(number), out.GetRasterBand(number)
-                    target.SetNoDataValue(source.GetNoDataValue())
-                    target.SetDescription(source.GetDescription())
-                    target.SetUnitType(source.GetUnitType())
-                    target.SetMetadata(source.GetMetadata())
-            for number in range(1, piece.RasterCount + 1):
-                data = piece.GetRasterBand(number).ReadAsArray()
-                out.GetRasterBand(number).WriteArray(data, col * side, row * side)
-            piece = None
-        out = None
+    write_mosaic(str(big), (scenes[k % count] for k in range(mosaic * mosaic)), mosaic, side)
     return scenes, str(big)
 
 

@@ -69,6 +69,7 @@ from workload import (
     set_threads,
     significant,
     synchronizer,
+    write_mosaic,
     write_report,
 )
 
@@ -147,38 +148,21 @@ def write_pieced_scene(spec: SceneSpec, path: Path) -> None:
     written by `write_scene` first, so bands, units, nodata and metadata are the same as there."""
     from mscam.sar.synth import synthesize_scene
     from mscam.sar.synth_io import write_scene
-    from mscam.scene.raster import atomic_output, using_gdal
+    from mscam.scene.raster import atomic_output
 
     side = spec.size // spec.pieces
     piece_path = path.with_name(f".{path.stem}.piece.tif")
-    with atomic_output(path) as temporary, using_gdal() as gdal:
-        out = None
+
+    def pieces():
         for k in range(spec.pieces**2):
-            row, col = divmod(k, spec.pieces)
             write_scene(synthesize_scene(side, spec.profile, spec.seed * spec.pieces**2 + k),
                         piece_path)  # fmt: skip
-            piece = gdal.Open(str(piece_path))
-            if out is None:
-                out = gdal.GetDriverByName("GTiff").Create(
-                    temporary, spec.size, spec.size, piece.RasterCount, gdal.GDT_Float32,
-                    ["TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=256", "COMPRESS=DEFLATE",
-                     "PREDICTOR=3", "BIGTIFF=IF_SAFER"],
-                )  # fmt: skip
-                out.SetGeoTransform(piece.GetGeoTransform())
-                out.SetProjection(piece.GetProjection())
-                out.SetMetadata({**piece.GetMetadata(), "PIECES": f"{spec.pieces}x{spec.pieces}"})
-                for number in range(1, piece.RasterCount + 1):
-                    source, target = piece.GetRasterBand(number), out.GetRasterBand(number)
-                    target.SetNoDataValue(source.GetNoDataValue())
-                    target.SetDescription(source.GetDescription())
-                    target.SetUnitType(source.GetUnitType())
-                    target.SetMetadata(source.GetMetadata())
-            for number in range(1, piece.RasterCount + 1):
-                data = piece.GetRasterBand(number).ReadAsArray()
-                out.GetRasterBand(number).WriteArray(data, col * side, row * side)
-            piece = None
-        out.FlushCache()
-        out = None  # closing writes the last blocks, before the rename
+            yield str(piece_path)
+
+    with atomic_output(path) as temporary:
+        write_mosaic(
+            temporary, pieces(), spec.pieces, side, {"PIECES": f"{spec.pieces}x{spec.pieces}"}
+        )
     piece_path.unlink(missing_ok=True)
 
 

@@ -11,7 +11,7 @@ import json
 import os
 import platform
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -243,3 +243,39 @@ def write_report(
     (results / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
     (results / f"{stem}.md").write_text(text)
     print(text)
+
+
+def write_mosaic(
+    path: str, pieces: Iterable[str], grid: int, side: int, metadata: Mapping[str, str] = ()
+) -> None:
+    """A `grid × grid` mosaic GeoTIFF at `path` of the rasters `pieces` yields (each `side`²,
+    row by row; a piece may be rewritten between yields). Georeferencing, bands, units, nodata
+    and metadata come from the first piece; `metadata` is added to the dataset's."""
+    from mscam.scene.raster import using_gdal
+
+    with using_gdal() as gdal:
+        out = None
+        for k, piece_path in enumerate(pieces):
+            row, col = divmod(k, grid)
+            piece = gdal.Open(piece_path)
+            if out is None:
+                out = gdal.GetDriverByName("GTiff").Create(
+                    path, side * grid, side * grid, piece.RasterCount, gdal.GDT_Float32,
+                    ["TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=256", "COMPRESS=DEFLATE",
+                     "PREDICTOR=3", "BIGTIFF=IF_SAFER"],
+                )  # fmt: skip
+                out.SetGeoTransform(piece.GetGeoTransform())
+                out.SetProjection(piece.GetProjection())
+                out.SetMetadata({**piece.GetMetadata(), **dict(metadata)})
+                for number in range(1, piece.RasterCount + 1):
+                    source, target = piece.GetRasterBand(number), out.GetRasterBand(number)
+                    target.SetNoDataValue(source.GetNoDataValue())
+                    target.SetDescription(source.GetDescription())
+                    target.SetUnitType(source.GetUnitType())
+                    target.SetMetadata(source.GetMetadata())
+            for number in range(1, piece.RasterCount + 1):
+                data = piece.GetRasterBand(number).ReadAsArray()
+                out.GetRasterBand(number).WriteArray(data, col * side, row * side)
+            piece = None
+        out.FlushCache()
+        out = None  # closing writes the last blocks

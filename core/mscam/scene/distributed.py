@@ -218,20 +218,14 @@ def explain_scene_distributed(
     first one missing (default: `IN_FLIGHT_PER_WORKER` per worker thread); `order` submits the
     windows in another order (tests).
     """
-    from mscam.scene.outputs import StagedOutputs, check_outputs, remove_stale_scratch
+    from mscam.scene.outputs import StagedOutputs, prepare_scene_outputs
 
     settings = shared_settings(settings or SceneSettings())
     started = time.perf_counter()
     scene = shared_path(scene)
-    heatmap = Path(heatmap)
-    boxes = None if boxes is None else Path(boxes)
-    check_outputs(
-        {"heatmap": heatmap, "boxes": boxes},
-        [scene, settings.model, settings.architecture_file],
-        overwrite=overwrite,
+    heatmap, boxes = prepare_scene_outputs(
+        heatmap, boxes, [scene, settings.model, settings.architecture_file], overwrite=overwrite
     )
-    for folder in {heatmap.absolute().parent, *([boxes.absolute().parent] if boxes else [])}:
-        remove_stale_scratch(folder)
     limit = in_flight or IN_FLIGHT_PER_WORKER * worker_threads(client)
 
     def windows_on_cluster(job: SceneJob, windows: list, cancel: CancelCheck | None):

@@ -208,6 +208,23 @@ def check_outputs(
                 )
 
 
+def prepare_scene_outputs(
+    heatmap: PathLike,
+    boxes: PathLike | None,
+    inputs: Iterable[PathLike | None],
+    *,
+    overwrite: bool = True,
+) -> tuple[Path, Path | None]:
+    """A scene run's outputs before any work: checked (`check_outputs`), and the scratch that
+    killed runs left in their folders removed. Returns them as paths."""
+    heatmap = Path(heatmap)
+    boxes = None if boxes is None else Path(boxes)
+    check_outputs({"heatmap": heatmap, "boxes": boxes}, inputs, overwrite=overwrite)
+    for folder in {heatmap.absolute().parent, *([boxes.absolute().parent] if boxes else [])}:
+        remove_stale_scratch(folder)
+    return heatmap, boxes
+
+
 def _looks_like_raster(path: str) -> bool:
     return path.startswith("/vsi") or os.path.isfile(path)
 

@@ -40,7 +40,7 @@ from mscam.models.select import bundled_model_for
 from mscam.scene.boxes import write_scene_boxes  # here too: its home before scene/boxes.py
 from mscam.scene.heatmap_writer import HEATMAP_NODATA, HeatmapWriter
 from mscam.scene.mosaic import BlendBlock, StreamingMosaic
-from mscam.scene.outputs import StagedOutputs, check_outputs, remove_stale_scratch
+from mscam.scene.outputs import StagedOutputs, prepare_scene_outputs
 from mscam.scene.preprocess import ScenePreprocessor
 from mscam.scene.raster import (
     RasterReader,
@@ -420,16 +420,10 @@ def explain_scene(
     started = time.perf_counter()
     # The scene's name as given: GDAL paths (/vsizip//abs/a.zip/x.tif) must not go through Path.
     scene = os.fspath(scene)
-    heatmap = Path(heatmap)
-    boxes = None if boxes is None else Path(boxes)
     # Before any work: every output writable, distinct, and none a file the inputs read.
-    check_outputs(
-        {"heatmap": heatmap, "boxes": boxes},
-        [scene, settings.model, settings.architecture_file],
-        overwrite=overwrite,
+    heatmap, boxes = prepare_scene_outputs(
+        heatmap, boxes, [scene, settings.model, settings.architecture_file], overwrite=overwrite
     )
-    for folder in {heatmap.absolute().parent, *([boxes.absolute().parent] if boxes else [])}:
-        remove_stale_scratch(folder)
     # Both outputs are written under scratch names and renamed together at the end: a failed,
     # cancelled or killed run leaves the previous heatmap and boxes as they were.
     with torch_threads(settings.threads), StagedOutputs() as staged:
