@@ -34,7 +34,7 @@ Every process warms up on one window of its scene before timing. The peak reside
 GDAL's block cache (`GDAL_CACHEMAX`, recorded; by default 5 % of the RAM). `--threads` sets
 torch's threads (default: every core): on a shared machine one thread can be several times
 faster than two. The issue's targets are measured, not asserted: peak memory of 8192² within
-1.3× of 2048², time at most 1.25× linear in pixels, the pipeline at least 0.8× the bare passes'
+1.3× of 2048², time at most 1.25× linear in pixels, the pipeline at least 0.6× the bare passes'
 throughput, box F1 ≥ 0.8 with ships and no box on `empty`.
 
     python bench/bench_scene.py --out bench             # writes bench/results/scene_cpu.{json,md}
@@ -79,7 +79,7 @@ PRESCREEN_PROFILE = "empty"
 ACCURACY_PROFILES = ("calm", "coastal", "dense", "empty")
 MEMORY_LIMIT = 1.3  # peak memory of the largest scene over the smallest
 LINEARITY_LIMIT = 20 / 16  # time ratio over pixel ratio
-BARE_LIMIT = 0.8  # pipeline throughput over the bare passes' throughput
+BARE_LIMIT = 0.6  # pipeline throughput over the bare passes' throughput (issue 13)
 F1_TARGET = 0.8
 
 
@@ -216,7 +216,8 @@ def instrument_pipeline() -> StageClock:
         (StreamingMosaic, "add", "mosaic"),
         (StreamingMosaic, "flush", "mosaic"),
         (HeatmapWriter, "write_rows", "row writes"),
-        (HeatmapWriter, "finish", "COG finishing"),
+        (HeatmapWriter, "close_rows", "row writes"),
+        (HeatmapWriter, "build_cog", "COG finishing"),
         (pipeline, "write_scene_boxes", "boxes"),
     ):
         clock.wrap(owner, name, stage)
@@ -591,7 +592,8 @@ def markdown(report: dict[str, Any]) -> str:
     lines += [
         "",
         "Time split (seconds; each stage without the timed stages it calls; read+preprocess and "
-        "tile cutting run in a background thread, overlapping the CNN):",
+        "tile cutting run in a background thread, overlapping the CNN; COG finishing runs in a "
+        "second thread while the boxes are found, overlapping them):",
         "",
         "| scene | " + " | ".join(stages) + " |",
         "|---|" + "---:|" * len(stages),

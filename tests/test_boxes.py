@@ -13,7 +13,7 @@ from mscam.scene.boxes import write_scene_boxes
 from mscam.scene.cfar import clutter_threshold_db
 from mscam.scene.heatmap_writer import HEATMAP_NODATA
 from mscam.scene.hull import label_components
-from mscam.scene.localize import Peak, find_boxes, grow_peaks
+from mscam.scene.localize import Peak, area_windows, find_boxes, grow_peaks
 from mscam.scene.raster import write_geotiff
 from mscam.scene.vector import read_boxes
 
@@ -169,6 +169,31 @@ def test_two_ships_under_one_hot_region_are_two_boxes(tmp_path):
     fitted = sorted(as_tuple(b) for b in boxes)
     assert iou(fitted[0], pixel_box(first)) >= 0.6 and iou(fitted[1], pixel_box(second)) >= 0.6
     assert len(find_boxes(heatmap, 0.5)) == 1  # the heat alone cannot tell them apart
+
+
+def test_area_windows_join_areas_that_touch_and_clip_to_the_raster():
+    # two overlapping, one within the gap of their union, one far, one outside the raster
+    areas = [(0, 0, 10, 10), (5, 5, 20, 20), (22, 0, 30, 4), (60, 60, 70, 70), (200, 0, 210, 5)]
+    assert area_windows(areas, 100, 80, gap=2) == [(0, 0, 30, 20), (60, 60, 70, 70)]
+    # a merged window that reaches a third area takes it in too
+    chain = [(0, 0, 10, 10), (40, 0, 50, 10), (8, 8, 42, 12)]
+    assert area_windows(chain, 100, 80, gap=0) == [(0, 0, 50, 12)]
+    assert area_windows([(-5, -5, 3, 3)], 100, 80, gap=1) == [(0, 0, 3, 3)]
+
+
+def test_boxes_searched_only_around_the_hot_areas_are_the_same_boxes(tmp_path):
+    ships = ship_pixels((40, 40), 16, 3, 30.0) | ship_pixels((120, 110), 20, 4, 100.0)
+    heat = np.maximum(blob((40, 40), 0.9, 8.0), blob((120, 110), 0.8, 8.0))
+    heat[heat < 0.05] = 0.0  # outside the hot tiles the heat is exactly 0
+    scene, heatmap = write(tmp_path, with_ship(sea_db(), ships), heat)
+    everywhere = find_boxes(heatmap, 0.5, scene=scene)
+    areas = [(16, 16, 64, 64), (96, 86, 144, 134)]
+    assert len(everywhere) == 2
+    assert find_boxes(heatmap, 0.5, scene=scene, areas=areas) == everywhere
+    assert find_boxes(heatmap, 0.5, areas=areas) == find_boxes(heatmap, 0.5)
+    # only what the areas hold is searched
+    (one,) = find_boxes(heatmap, 0.5, scene=scene, areas=areas[:1])
+    assert one == min(everywhere, key=lambda b: b.x0)
 
 
 def test_hot_flat_sea_gives_no_box_when_the_image_is_there(tmp_path):

@@ -102,19 +102,21 @@ def test_any_arrival_order_gives_the_single_process_heatmap(
 def test_local_cluster_gives_the_single_process_heatmap_and_boxes(
     scene, settings, reference, client, tmp_path
 ):
-    fractions = []
+    fractions, messages = [], []
     result = explain_scene_distributed(
         scene,
         tmp_path / "heat.tif",
         tmp_path / "boxes.gpkg",
         settings,
         client=client,
-        progress=lambda fraction, message: fractions.append(fraction),
+        progress=lambda fraction, message: (fractions.append(fraction), messages.append(message)),
         order=[5, 4, 3, 2, 1, 0],
         in_flight=6,
     )
     assert_same(result, reference)
-    assert fractions[-1] == 1.0 and fractions == sorted(fractions) and len(fractions) == 7
+    # a report per window (6), then the COG and boxes, then done
+    assert fractions[-1] == 1.0 and fractions == sorted(fractions) and len(fractions) == 8
+    assert messages[-3:] == ["window 6/6", "writing the heatmap and the boxes", "done"]
     assert sorted(os.listdir(tmp_path)) == ["boxes.gpkg", "heat.tif"]  # no scratch left
     # Each worker built the scene's job (loaded the model) once, however many windows it ran.
     assert set(client.run(worker_model_loads).values()) <= {0, 1}

@@ -38,6 +38,7 @@ def write_scene_boxes(
     scene: str | Path | None = None,
     units: str | None = None,
     bands: tuple[str, ...] | None = None,
+    hot_reach: int | None = None,
 ) -> int:
     """The heatmap's boxes at `threshold`, written to a GeoPackage; returns their count.
 
@@ -48,9 +49,23 @@ def write_scene_boxes(
     `score` is the highest target-class probability among the hot tiles that contain the box's
     peak; without tile scores (boxes re-derived from a heatmap alone) it is the peak heat, which is
     a lower bound of that probability.
+
+    `hot_reach`: with `hot_tiles`, the heat is 0 farther than this many pixels outside them (0 on
+    the grid the tiles ran on, a few pixels when the heat was mapped back from a coarser one),
+    so only the hot tiles' surroundings are searched, not the whole heatmap.
     """
+    areas = None
+    if hot_tiles is not None and hot_reach is not None:
+        r = hot_reach
+        areas = [(t.x0 - r, t.y0 - r, t.x1 + r, t.y1 + r) for t in hot_tiles]
     found = find_boxes(
-        heatmap, threshold, scene=scene, merge_gap=merge_gap, units=units, bands=bands
+        heatmap,
+        threshold,
+        scene=scene,
+        merge_gap=merge_gap,
+        units=units,
+        bands=bands,
+        areas=areas,
     )
     records = []
     for box in found:

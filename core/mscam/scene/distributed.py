@@ -39,6 +39,7 @@ from typing import Any
 
 from mscam.errors import Cancelled, InputError, MscamError, OutputError
 from mscam.scene.pipeline import (
+    FINISHING,
     CancelCheck,
     Progress,
     SceneJob,
@@ -321,28 +322,29 @@ def assemble_scene(
     totals = {"tiles": 0, "skipped": 0}
     hot_by_window: dict[int, list[TileScore]] = {}
     tracker = RowTracker(windows, job.grid.height)
-    with (
-        limited_block_cache(streaming_cache_bytes(job.reader.info, band_rows)),
-        job.heatmap_writer(heatmap) as writer,
-    ):
-        mosaic = StreamingMosaic(
-            job.reader.info.width, job.reader.info.height, writer.write_rows, nodata=HEATMAP_NODATA
-        )
-        for count, (index, result) in enumerate(results_of(job, windows, cancel), start=1):
-            mosaic.add(result.block)
-            mosaic.flush(tracker.arrive(index))
-            hot_by_window[index] = result.hot_tiles
-            totals["tiles"] += result.tiles
-            totals["skipped"] += result.skipped
-            report(count / (len(windows) + 1), f"window {count}/{len(windows)}")
-        if tracker.final_rows() < job.grid.height:
-            raise RuntimeError("the cluster returned fewer windows than it was given")
-        if cancel is not None and cancel():
-            raise Cancelled("cancelled")
-        writer.finish()
-    # In window order, as the single-process run lists them.
-    hot_tiles = [tile for index in sorted(hot_by_window) for tile in hot_by_window[index]]
-    return finish_scene(job, scene, heatmap, boxes, hot_tiles, totals, report, started, "dask")
+    with job.heatmap_writer(heatmap) as writer:
+        with limited_block_cache(streaming_cache_bytes(job.reader.info, band_rows)):
+            mosaic = StreamingMosaic(
+                job.reader.info.width,
+                job.reader.info.height,
+                writer.write_rows,
+                nodata=HEATMAP_NODATA,
+            )
+            for count, (index, result) in enumerate(results_of(job, windows, cancel), start=1):
+                mosaic.add(result.block)
+                mosaic.flush(tracker.arrive(index))
+                hot_by_window[index] = result.hot_tiles
+                totals["tiles"] += result.tiles
+                totals["skipped"] += result.skipped
+                report(count / (len(windows) + 1), f"window {count}/{len(windows)}")
+            if tracker.final_rows() < job.grid.height:
+                raise RuntimeError("the cluster returned fewer windows than it was given")
+            if cancel is not None and cancel():
+                raise Cancelled("cancelled")
+            report(len(windows) / (len(windows) + 1), FINISHING)
+            # In window order, as the single-process run lists them.
+            hot_tiles = [tile for index in sorted(hot_by_window) for tile in hot_by_window[index]]
+        return finish_scene(job, scene, writer, boxes, hot_tiles, totals, report, started, "dask")
 
 
 # --- many scenes ----------------------------------------------------------------------------------

@@ -199,9 +199,54 @@ def merge_regions(regions: list[_Region], gap: int) -> list[_Region]:
     return regions
 
 
-def hot_regions(reader: RasterReader, threshold: float, merge_gap: int) -> list[_Region]:
+#: The largest window (pixels) `hot_regions` reads at once when it is told where the heat is;
+#: a larger cluster of hot areas falls back to the streaming pass over the whole heatmap.
+MAX_AREA_PIXELS = 2**22
+
+Area = tuple[int, int, int, int]  # pixel window x0, y0, x1, y1 (end exclusive)
+
+
+def area_windows(areas: Sequence[Area], width: int, height: int, gap: int) -> list[Area]:
+    """Disjoint windows covering `areas` (clipped to the raster), areas that overlap or come
+    within `gap` pixels in one window, so no region of the heat is split between two."""
+    windows = sorted(
+        (max(x0, 0), max(y0, 0), min(x1, width), min(y1, height))
+        for x0, y0, x1, y1 in areas
+        if x1 > 0 and y1 > 0 and x0 < width and y0 < height
+    )
+    merged = True
+    while merged:  # a merged window can reach a third one: until none touch
+        merged = False
+        out: list[list[int]] = []
+        for x0, y0, x1, y1 in sorted(windows):
+            for w in out:
+                if x0 - gap <= w[2] and w[0] - gap <= x1 and y0 - gap <= w[3] and w[1] - gap <= y1:
+                    w[:] = [min(w[0], x0), min(w[1], y0), max(w[2], x1), max(w[3], y1)]
+                    merged = True
+                    break
+            else:
+                out.append([x0, y0, x1, y1])
+        windows = [(w[0], w[1], w[2], w[3]) for w in out]
+    return windows
+
+
+def hot_regions(
+    reader: RasterReader, threshold: float, merge_gap: int, areas: Sequence[Area] | None = None
+) -> list[_Region]:
     """The 8-connected regions of ``heat ≥ threshold`` (pixel boxes and pixel counts), merged
-    when their boxes come within `merge_gap` pixels."""
+    when their boxes come within `merge_gap` pixels.
+
+    `areas`: pixel windows outside which the heat is known to be below the threshold (the hot
+    tiles of the run that made it): only those are read, not the whole heatmap.
+    """
+    if areas is not None:
+        info = reader.info
+        windows = area_windows(areas, info.width, info.height, max(merge_gap, 0) + 1)
+        if all((x1 - x0) * (y1 - y0) <= MAX_AREA_PIXELS for x0, y0, x1, y1 in windows):
+            regions = []
+            for window in windows:
+                regions += _window_regions(reader, threshold, window)
+            return merge_regions(regions, merge_gap)
     with using_gdal() as gdal:
         from osgeo import ogr
 
@@ -232,11 +277,32 @@ def hot_regions(reader: RasterReader, threshold: float, merge_gap: int) -> list[
     return merge_regions(regions, merge_gap)
 
 
-def _region(geometry) -> _Region:
+def _window_regions(reader: RasterReader, threshold: float, window: Area) -> list[_Region]:
+    """`hot_regions` within one pixel window, read at once."""
+    x0, y0, x1, y1 = window
+    with using_gdal() as gdal:
+        from osgeo import ogr
+
+        heat = reader.dataset.GetRasterBand(1).ReadAsArray(x0, y0, x1 - x0, y1 - y0)
+        if not (heat >= threshold).any():
+            return []
+        mask_ds = gdal.GetDriverByName("MEM").Create("", x1 - x0, y1 - y0, 1, gdal.GDT_Byte)
+        mask_band = mask_ds.GetRasterBand(1)
+        mask_band.WriteArray((heat >= threshold).astype(np.uint8))
+        polygons = ogr.GetDriverByName("Memory").CreateDataSource("regions")
+        layer = polygons.CreateLayer("regions", geom_type=ogr.wkbPolygon)
+        layer.CreateField(ogr.FieldDefn("value", ogr.OFTInteger))
+        gdal.Polygonize(mask_band, mask_band, layer, 0, ["8CONNECTED=8"])
+        regions = [_region(feature.GetGeometryRef(), x0, y0) for feature in layer]
+        mask_ds = None
+    return regions
+
+
+def _region(geometry, dx: int = 0, dy: int = 0) -> _Region:
     """A polygonized region's pixel box and pixel count (its area: the polygon follows pixel
     edges). Its heat is read later, with the window around it."""
     minx, maxx, miny, maxy = geometry.GetEnvelope()
-    x0, y0, x1, y1 = round(minx), round(miny), round(maxx) - 1, round(maxy) - 1
+    x0, y0, x1, y1 = round(minx) + dx, round(miny) + dy, round(maxx) - 1 + dx, round(maxy) - 1 + dy
     return _Region(x0, y0, x1, y1, 0.0, 0.0, round(geometry.GetArea()), (x0, y0))
 
 
@@ -335,6 +401,7 @@ def find_boxes(
     hull: HullSettings | None = None,
     units: str | None = None,
     bands: tuple[str, ...] | None = None,
+    areas: Sequence[Area] | None = None,
 ) -> list[Box]:
     """Boxes of the ships that the heatmap's hot regions (``heat ≥ threshold``, nodata excluded)
     point at, strongest first (see the module docstring).
@@ -343,7 +410,7 @@ def find_boxes(
     override its detection as in the pipeline), a box is the pixels of one ship that stand above
     the local sea clutter, and a hot region where nothing does gives no box. Without it, a box is
     a peak's heat region. Regions whose boxes come within `merge_gap` pixels of each other are
-    examined together (a negative gap: each on its own).
+    examined together (a negative gap: each on its own). `areas`: as for `hot_regions`.
     """
     if not 0.0 < threshold <= 1.0:
         raise InputError(f"threshold must be in (0, 1], got {threshold}")
@@ -365,7 +432,7 @@ def find_boxes(
                     f"heatmap's grid ({info.width}×{info.height})"
                 )
         try:
-            regions = hot_regions(reader, threshold, merge_gap)
+            regions = hot_regions(reader, threshold, merge_gap, areas)
             mapper = footprint_mapper(info)
             search = _BoxSearch(reader, image, mapper, threshold, fraction, peak_distance, hull)
             with limited_block_cache(REGION_CACHE):

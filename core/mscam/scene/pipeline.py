@@ -16,6 +16,7 @@ single-machine loop over windows.
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import os
 import time
@@ -110,6 +111,8 @@ MAX_THREADS = 256  # torch starts every thread it is asked for: 100000 exhausts 
 #: Pixels of one batch of tiles (batch × tile²): bounds the CNN's activations (a 64-px tile at
 #: width 32 holds ~0.5 MB of them per layer, so 2^22 pixels is ~0.5 GB a layer).
 MAX_BATCH_PIXELS = 2**22
+#: The progress message while the COG and the boxes are written (after the last window).
+FINISHING = "writing the heatmap and the boxes"
 #: A grid with this many times the tiles of no overlap gets a warning before the run.
 MANY_TILES_FACTOR = 10
 
@@ -464,34 +467,35 @@ def _explain_scene(
     report = progress or (lambda fraction, message: None)
     totals = {"tiles": 0, "skipped": 0}
     hot_tiles: list[TileScore] = []
-    with (
-        limited_block_cache(streaming_cache_bytes(job.reader.info, band_rows)),
-        job.heatmap_writer(heatmap) as writer,
-    ):
-        mosaic = StreamingMosaic(
-            job.reader.info.width, job.reader.info.height, writer.write_rows, nodata=HEATMAP_NODATA
-        )
-        # Reading and cutting the next window (GDAL and numpy, which release the GIL) overlaps
-        # the CNN's work on this one.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mscam-read") as reader:
-            results = _explained_windows(job, windows, reader, cancel)
-            for index, result in enumerate(results):
-                mosaic.add(result.block)
-                mosaic.flush(job.grid.final_rows_before(index, windows))
-                hot_tiles += result.hot_tiles
-                totals["tiles"] += result.tiles
-                totals["skipped"] += result.skipped
-                report((index + 1) / (len(windows) + 1), f"window {index + 1}/{len(windows)}")
-        if cancel is not None and cancel():
-            raise Cancelled("cancelled")
-        writer.finish()
-    return finish_scene(job, scene, heatmap, boxes, hot_tiles, totals, report, started)
+    with job.heatmap_writer(heatmap) as writer:
+        with limited_block_cache(streaming_cache_bytes(job.reader.info, band_rows)):
+            mosaic = StreamingMosaic(
+                job.reader.info.width,
+                job.reader.info.height,
+                writer.write_rows,
+                nodata=HEATMAP_NODATA,
+            )
+            # Reading and cutting the next window (GDAL and numpy, which release the GIL)
+            # overlaps the CNN's work on this one.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mscam-read") as reader:
+                results = _explained_windows(job, windows, reader, cancel)
+                for index, result in enumerate(results):
+                    mosaic.add(result.block)
+                    mosaic.flush(job.grid.final_rows_before(index, windows))
+                    hot_tiles += result.hot_tiles
+                    totals["tiles"] += result.tiles
+                    totals["skipped"] += result.skipped
+                    report((index + 1) / (len(windows) + 1), f"window {index + 1}/{len(windows)}")
+            if cancel is not None and cancel():
+                raise Cancelled("cancelled")
+            report(len(windows) / (len(windows) + 1), FINISHING)
+        return finish_scene(job, scene, writer, boxes, hot_tiles, totals, report, started)
 
 
 def finish_scene(
     job: SceneJob,
     scene: Path,
-    heatmap: Path,
+    writer: HeatmapWriter | MappedBackHeatmap,
     boxes: Path | None,
     hot_tiles: list[TileScore],
     totals: dict[str, int],
@@ -499,27 +503,39 @@ def finish_scene(
     started: float,
     device: str | None = None,
 ) -> SceneResult:
-    """After the heatmap is written: the boxes (all or nothing with the heatmap), the warnings and
-    the result. Shared by the single-process loop and the Dask path (`scene.distributed`)."""
+    """After the last heatmap row: the COG and the boxes (all or nothing together), the warnings
+    and the result. Shared by the single-process loop and the Dask path (`scene.distributed`).
+
+    The COG (compression, overviews) is built in a second thread while the boxes are found on
+    the finished rows: GDAL releases the GIL, so the two overlap.
+    """
     settings = job.settings
+    heatmap = writer.path
     n_boxes = 0
-    if boxes is not None:
+    rows = writer.close_rows()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mscam-cog") as pool:
+        cog = pool.submit(writer.build_cog)
         try:
-            n_boxes = write_scene_boxes(
-                heatmap,
-                boxes,
-                settings.threshold,
-                job.target_class,
-                settings.method,
-                job.working.tiles_to_input(hot_tiles),
-                merge_gap=settings.merge_gap,
-                scene=scene,
-                units=settings.units,
-                bands=settings.bands,
-            )
+            if boxes is not None:
+                n_boxes = write_scene_boxes(
+                    rows,
+                    boxes,
+                    settings.threshold,
+                    job.target_class,
+                    settings.method,
+                    job.working.tiles_to_input(hot_tiles),
+                    merge_gap=settings.merge_gap,
+                    scene=scene,
+                    units=settings.units,
+                    bands=settings.bands,
+                    hot_reach=job.working.reach(),
+                )
+            cog.result()
         except BaseException:
+            concurrent.futures.wait([cog])
             heatmap.unlink(missing_ok=True)  # all or nothing
             raise
+    writer.discard()
     if totals["skipped"] and totals["skipped"] == len(job.grid):
         log.warning("every tile is mostly nodata: the heatmap is all nodata or zero")
     report(1.0, "done")

@@ -150,6 +150,13 @@ class WorkingGrid:
             "working_spacing": self.spacing_text(),
         }
 
+    def reach(self) -> int:
+        """How far (input pixels) heat mapped back bilinearly can spread beyond a tile's box
+        from `tiles_to_input`: up to one working pixel; 0 without a working grid."""
+        if not self.resampled:
+            return 0
+        return math.ceil(max(n / w for n, w in zip(self.input_size, self.size))) + 1
+
     def tiles_to_input(self, tiles: Iterable[Tile]) -> list[Tile]:
         """Tile records (dataclasses with pixel x0, y0, x1, y1) moved onto the input's grid."""
         fx, fy = (n / w for n, w in zip(self.input_size, self.size))
@@ -383,15 +390,32 @@ class MappedBackHeatmap:
     def write_rows(self, y0: int, rows: np.ndarray) -> None:
         self._ds.GetRasterBand(1).WriteArray(np.ascontiguousarray(rows, np.float32), 0, y0)
 
+    @property
+    def path(self) -> Path:
+        """Where the COG goes (absolute)."""
+        return self._final.path
+
+    def close_rows(self) -> Path:
+        """End the row writes and map them back: the returned scratch GeoTIFF is the heatmap on
+        the input's grid (`HeatmapWriter.close_rows`)."""
+        if self._ds is not None:
+            self._ds.FlushCache()
+            self._ds = None
+            map_back(self._scratch, self.grid.input_size, self._final.write_rows, self.valid_rows)
+            self._scratch.unlink(missing_ok=True)
+        return self._final.close_rows()
+
     def finish(self) -> Path:
         """Map the working heatmap back onto the input's grid and build the COG."""
-        self._ds.FlushCache()
-        self._ds = None
         try:
-            map_back(self._scratch, self.grid.input_size, self._final.write_rows, self.valid_rows)
-            return self._final.finish()
+            return self.build_cog()
         finally:
             self.discard()
+
+    def build_cog(self) -> Path:
+        """`HeatmapWriter.build_cog` of the heatmap mapped back onto the input's grid."""
+        self.close_rows()
+        return self._final.build_cog()
 
     def discard(self) -> None:
         self._ds = None
