@@ -17,6 +17,7 @@ from mscam.scene.distributed import (
     assemble_scene,
     dask_client,
     explain_scene_distributed,
+    roomy_malloc,
     worker_model_loads,
 )
 from mscam.scene.pipeline import SceneSettings, explain_scene, process_window
@@ -120,6 +121,9 @@ def test_local_cluster_gives_the_single_process_heatmap_and_boxes(
     assert sorted(os.listdir(tmp_path)) == ["boxes.gpkg", "heat.tif"]  # no scratch left
     # Each worker built the scene's job (loaded the model) once, however many windows it ran.
     assert set(client.run(worker_model_loads).values()) <= {0, 1}
+    # Dask's nanny pins glibc's mmap threshold (MALLOC_TRIM_THRESHOLD_); the workers undid it.
+    assert set(client.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_").values()) == {"65536"}
+    assert set(client.run(roomy_malloc).values()) == {True}
 
 
 @pytest.mark.slow

@@ -25,6 +25,8 @@ scheduler gives its windows or scenes to another worker.
 from __future__ import annotations
 
 import csv
+import ctypes
+import functools
 import glob
 import logging
 import os
@@ -65,6 +67,34 @@ SUMMARY_FIELDS = ("scene", "tiles", "hot_tiles", "boxes", "seconds", "status", "
 CONNECT_TIMEOUT = 30
 
 _WORKER_LOCK = threading.Lock()
+
+#: glibc's mallopt parameters, and the values a worker sets (`roomy_malloc`).
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+WORKER_MMAP_THRESHOLD = 32 * 2**20
+WORKER_TRIM_THRESHOLD = 64 * 2**20
+
+
+@functools.lru_cache(maxsize=1)
+def roomy_malloc() -> bool:
+    """Undo Dask's `MALLOC_TRIM_THRESHOLD_=65536` in this worker process (glibc only; once).
+
+    Dask's nanny starts every worker with that variable so that freed memory goes back to the
+    system at once. Setting it also pins glibc's mmap threshold at 128 KiB, so every tile batch's
+    activations and every window's arrays are fresh mmaps, page-faulted and zeroed each time:
+    measured on the 2048² benchmark scene with one torch thread, the single-process pipeline took
+    4.43 s with the variable set instead of 2.59 s, and 2.64 s with the variable set and these
+    two `mallopt` calls. Freed memory up to `WORKER_TRIM_THRESHOLD` stays in the process.
+    """
+    if not os.environ.get("MALLOC_TRIM_THRESHOLD_"):
+        return False  # not started by a Dask nanny (e.g. threads inside QGIS): leave malloc be
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(
+            libc.mallopt(M_MMAP_THRESHOLD, WORKER_MMAP_THRESHOLD)
+            and libc.mallopt(M_TRIM_THRESHOLD, WORKER_TRIM_THRESHOLD)
+        )
+    except (OSError, AttributeError):  # not glibc: nothing to undo
+        return False
 
 
 # --- the cluster ----------------------------------------------------------------------------------
@@ -159,6 +189,7 @@ def window_task(scene: str, window: Any, settings: SceneSettings) -> WindowResul
     """What a worker runs for a window: `process_window`, one at a time per process, with the
     settings' torch threads (None: the worker's own; Dask's nanny starts workers with
     OMP_NUM_THREADS=1)."""
+    roomy_malloc()
     with _WORKER_LOCK, torch_threads(settings.threads):
         return process_window(scene, window, settings)
 
@@ -460,6 +491,7 @@ def scene_task(
 
         except (ImportError, ValueError):
             report = None
+    roomy_malloc()
     started = time.perf_counter()
     try:
         with _WORKER_LOCK:
