@@ -17,6 +17,14 @@ vector I/O of the scene pipeline.
 
 __version__ = "0.1.0"
 
-from mscam.cam import METHODS, CAMOutput, create_explainer, explain
-
 __all__ = ["METHODS", "CAMOutput", "__version__", "create_explainer", "explain"]
+
+
+def __getattr__(name: str):
+    """`mscam.METHODS`, `mscam.explain`…, imported when first used: so the torch-free modules
+    (`mscam.scene.settings`, `mscam.errors`) import where torch is missing (the QGIS plugin)."""
+    if name in __all__:
+        import mscam.cam
+
+        return getattr(mscam.cam, name)
+    raise AttributeError(f"module 'mscam' has no attribute {name!r}")

@@ -6,8 +6,8 @@ import argparse
 import ast
 import sys
 
-from mscam.cam import METHODS
 from mscam.errors import InputError
+from mscam.scene.settings import SETTINGS, split_bands
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -45,50 +45,30 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_scene_options(parser: argparse.ArgumentParser) -> None:
-    """Every option that decides a scene's result (shared with `mscam batch`)."""
-    parser.add_argument("--model", help="model card (JSON) or its folder; default: bundled model")
-    parser.add_argument(
-        "--architecture-file", help="Python file defining the card's architecture (runs its code)"
-    )
-    parser.add_argument("--method", default="ms-cam", choices=list(METHODS))
-    parser.add_argument(
-        "--option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a method option, e.g. channel_weight=xgrad-cam (repeatable)",
-    )
-    parser.add_argument("--target-class", help="class to explain; default: the card's first")
-    parser.add_argument("--tile", type=int, help="tile size in pixels; default: the card's chip")
-    parser.add_argument("--overlap", type=float, default=0.25, help="tile overlap (default 0.25)")
-    parser.add_argument(
-        "--threshold", type=float, default=0.5, help="heat threshold of the boxes (default 0.5)"
-    )
-    parser.add_argument(
-        "--min-score",
-        type=float,
-        default=0.5,
-        help="target-class probability a tile needs to get a CAM (default 0.5)",
-    )
-    parser.add_argument(
-        "--merge-gap",
-        type=int,
-        default=3,
-        help="regions this close (pixels) are one box; -1: never merge (default 3)",
-    )
-    parser.add_argument(
-        "--batch", type=int, help="tiles per batch (default: 16 on CPU, 128 on a GPU)"
-    )
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
-    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
-    parser.add_argument("--units", help="input units (dB, linear, amplitude, DN); default: detect")
-    parser.add_argument("--bands", help="band roles in order, e.g. VV,VH; default: detect")
-    parser.add_argument(
-        "--pixel-spacing",
-        type=float,
-        metavar="M",
-        help="the scene's pixel spacing in metres; default: from its georeferencing",
-    )
+    """Every option that decides a scene's result (shared with `mscam batch`): one flag per
+    entry of `mscam.scene.settings.SETTINGS` that has one, in the table's order."""
+    for setting in SETTINGS.values():
+        if setting.cli_flag is not None:
+            add_setting(parser, setting.name)
+
+
+def add_setting(parser: argparse.ArgumentParser, name: str, help: str | None = None) -> None:
+    """The flag of `SETTINGS[name]`: its type, default, choices and range as the table says
+    (`help` replaces the table's words, not the range and default it adds)."""
+    setting = SETTINGS[name]
+    text = help or setting.help
+    if setting.range_text():
+        text += f"; {'in ' if setting.maximum is not None else ''}{setting.range_text()}"
+    if setting.default not in (None, ()):
+        text += f" (default {setting.default})"
+    options: dict = {"dest": setting.name, "help": text, "metavar": setting.metavar}
+    if name == "method_options":
+        options.update(action="append", default=[])
+    else:
+        options.update(type=setting.kind, default=setting.default)
+    if setting.choices and not setting.open_choices and setting.case_sensitive:
+        options["choices"] = list(setting.choices)  # the others: checked by SceneSettings
+    parser.add_argument(setting.cli_flag, **options)
 
 
 def parse_options(pairs: list[str]) -> tuple[tuple[str, object], ...]:
@@ -117,27 +97,21 @@ def stderr_progress(quiet: bool):
 
 
 def scene_settings(args: argparse.Namespace):
-    """The `SceneSettings` of the options `add_scene_options` added."""
-    from mscam.scene.pipeline import SceneSettings
+    """The `SceneSettings` of the flags `add_scene_options` added (from the table: one value per
+    setting with a flag; the KEY=VALUE options and the VV,VH bands parsed)."""
+    from mscam.scene.settings import SceneSettings
 
-    return SceneSettings(
-        model=args.model,
-        method=args.method,
-        method_options=parse_options(args.option),
-        target_class=args.target_class,
-        tile=args.tile,
-        overlap=args.overlap,
-        threshold=args.threshold,
-        min_score=args.min_score,
-        batch=args.batch,
-        device=args.device,
-        units=args.units,
-        bands=tuple(b.strip() for b in args.bands.split(",")) if args.bands else None,
-        architecture_file=args.architecture_file,
-        merge_gap=args.merge_gap,
-        threads=args.threads,
-        pixel_spacing=args.pixel_spacing,
-    )
+    values = {}
+    for setting in SETTINGS.values():
+        if setting.cli_flag is None or not hasattr(args, setting.name):
+            continue
+        value = getattr(args, setting.name)
+        if setting.name == "method_options":
+            value = parse_options(value)
+        elif setting.name == "bands":
+            value = split_bands(value)
+        values[setting.name] = value
+    return SceneSettings(**values)
 
 
 def run(args: argparse.Namespace) -> int:

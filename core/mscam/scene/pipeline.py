@@ -33,13 +33,12 @@ import torch
 
 from mscam import __version__
 from mscam.cam import create_explainer
-from mscam.cam.options import validate_options
 from mscam.errors import Cancelled, InputError, ModelError
 from mscam.models import LoadedModel, load_model
 from mscam.models.fusion import fold_batchnorm
 from mscam.models.select import bundled_model_for
 from mscam.scene.boxes import write_scene_boxes  # here too: its home before scene/boxes.py
-from mscam.scene.heatmap_writer import HEATMAP_NODATA, HeatmapWriter
+from mscam.scene.heatmap_writer import HEATMAP_NODATA, HeatmapWriter, TileScore
 from mscam.scene.mosaic import BlendBlock, StreamingMosaic
 from mscam.scene.outputs import StagedOutputs, prepare_scene_outputs
 from mscam.scene.preprocess import ScenePreprocessor
@@ -54,6 +53,17 @@ from mscam.scene.resample import (
     open_working_scene,
     working_preprocessor,
 )
+from mscam.scene.settings import (  # noqa: F401 - SceneSettings and its limits lived here
+    DEFAULT_BATCH,
+    MAX_BATCH,
+    MAX_BATCH_PIXELS,
+    MAX_OVERLAP,
+    MAX_THREADS,
+    SceneSettings,
+    default_batch,
+    plan_batch,
+    resolve_device,
+)
 from mscam.scene.tiling import Tile, TileGrid, TileWindow
 
 log = logging.getLogger(__name__)
@@ -62,81 +72,10 @@ Progress = Callable[[float, str], None]
 CancelCheck = Callable[[], bool]
 
 
-@dataclass(frozen=True)
-class SceneSettings:
-    """Everything that decides a scene's result (hashable, so a worker can cache its model)."""
-
-    model: str | None = None  # model card path; None is the bundled default model
-    method: str = "ms-cam"
-    method_options: tuple[tuple[str, object], ...] = ()
-    target_class: str | None = None  # None: the card's first target class
-    tile: int | None = None  # None: the card's chip size
-    overlap: float = 0.25
-    threshold: float = 0.5
-    min_score: float = 0.5
-    batch: int | None = None  # tiles per batch; None: by device (`default_batch`)
-    device: str = "auto"
-    units: str | None = None  # None: detected from the raster
-    bands: tuple[str, ...] | None = None  # band roles; None: detected
-    max_nodata: float = 0.5  # tiles with a larger nodata share are skipped
-    merge_gap: int = 3  # regions whose boxes come within this many pixels are one box
-    threads: int | None = None  # torch CPU threads; None keeps torch's default (every core)
-    architecture_file: str | None = None
-    pixel_spacing: float | None = None  # the scene's spacing in metres; None: from its georef
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.min_score <= 1.0:
-            raise InputError(f"min-score must be in [0, 1], got {self.min_score}")
-        if not 0.0 < self.threshold <= 1.0:
-            raise InputError(f"threshold must be in (0, 1], got {self.threshold}")
-        if not 0.0 <= self.overlap <= MAX_OVERLAP:
-            raise InputError(
-                f"overlap must be in [0, {MAX_OVERLAP}] (0.9 already runs 100x the tiles of no "
-                f"overlap), got {self.overlap}"
-            )
-        if self.batch is not None and not 1 <= self.batch <= MAX_BATCH:
-            raise InputError(f"batch must be in [1, {MAX_BATCH}], got {self.batch}")
-        validate_options(self.method, dict(self.method_options))
-        if self.tile is not None and self.tile < 8:
-            raise InputError(f"tile must be at least 8 pixels, got {self.tile}")
-        if self.threads is not None and not 1 <= self.threads <= MAX_THREADS:
-            raise InputError(f"threads must be in [1, {MAX_THREADS}], got {self.threads}")
-        if self.pixel_spacing is not None and not 0 < self.pixel_spacing < float("inf"):
-            raise InputError(f"pixel spacing must be positive, got {self.pixel_spacing}")
-
-
-MAX_OVERLAP = 0.9
-MAX_BATCH = 4096
-MAX_THREADS = 256  # torch starts every thread it is asked for: 100000 exhausts the process
-#: Pixels of one batch of tiles (batch × tile²): bounds the CNN's activations (a 64-px tile at
-#: width 32 holds ~0.5 MB of them per layer, so 2^22 pixels is ~0.5 GB a layer).
-MAX_BATCH_PIXELS = 2**22
 #: The progress message while the COG and the boxes are written (after the last window).
 FINISHING = "writing the heatmap and the boxes"
 #: A grid with this many times the tiles of no overlap gets a warning before the run.
 MANY_TILES_FACTOR = 10
-
-
-def plan_batch(grid: TileGrid, batch: int, given: bool) -> int:
-    """Tiles per batch within `MAX_BATCH_PIXELS`: a default batch shrinks to fit, a batch the
-    user gave that does not fit is an error naming the largest that does."""
-    pixels = grid.tile_width * grid.tile_height
-    fits = MAX_BATCH_PIXELS // pixels
-    if fits < 1:
-        side = int(MAX_BATCH_PIXELS**0.5)
-        raise InputError(
-            f"a {grid.tile_width}x{grid.tile_height} tile is more than the {MAX_BATCH_PIXELS:,} "
-            f"pixels a batch may hold; use --tile {side} or less"
-        )
-    if batch <= fits:
-        return batch
-    if given:
-        raise InputError(
-            f"--batch {batch} of {grid.tile_width}x{grid.tile_height} tiles is "
-            f"{batch * pixels:,} pixels, more than the {MAX_BATCH_PIXELS:,} a batch may hold; "
-            f"use --batch {fits} or less"
-        )
-    return fits
 
 
 def check_tile_map(model: torch.nn.Module, layer: str, grid: TileGrid, channels: int) -> None:
@@ -158,28 +97,6 @@ def check_tile_map(model: torch.nn.Module, layer: str, grid: TileGrid, channels:
             f"{captured['shape'][-2]}x{captured['shape'][-1]} map: too coarse to localise "
             "anything; use a larger --tile"
         )
-
-
-#: Tiles per batch when none is given. On CPU, small batches keep the activations in the caches:
-#: measured with the bundled model on 64 px tiles (2-core EPYC, 32 MiB L3), batches of 8-42 tiles
-#: run at the same speed and 64 tiles 1.65x slower per tile. A GPU wants big batches.
-DEFAULT_BATCH = {"cpu": 16, "cuda": 128}
-
-
-def default_batch(device: torch.device) -> int:
-    """Tiles per batch on `device` when the settings name none."""
-    return DEFAULT_BATCH.get(device.type, DEFAULT_BATCH["cuda"])
-
-
-@dataclass
-class TileScore:
-    """A hot tile: its pixel window and the target-class probability the model gave it."""
-
-    x0: int
-    y0: int
-    x1: int
-    y1: int
-    probability: float
 
 
 @dataclass
@@ -213,16 +130,6 @@ class SceneResult:
     device: str
     target_class: str
     extra: dict = field(default_factory=dict)
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise InputError(f"unknown device {device!r}; use auto, cpu or cuda")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("device cuda asked for, but torch sees no CUDA device")
-    return torch.device(device)
 
 
 class SceneJob:
@@ -372,6 +279,11 @@ class SceneJob:
             else f"{self.grid.tile_width}x{self.grid.tile_height}",
             "overlap": str(self.settings.overlap),
             "min_score": str(self.settings.min_score),
+            # What the boxes were drawn with: `redraw_boxes` redraws them the same by default.
+            "threshold": str(self.settings.threshold),
+            "merge_gap": str(self.settings.merge_gap),
+            **({"units": self.settings.units} if self.settings.units else {}),
+            **({"bands": ",".join(self.settings.bands)} if self.settings.bands else {}),
             "scaling": "probability * minmax(CAM) per tile, sin^2-window blend",
             **self.working.tags(),
             "version": __version__,
@@ -512,6 +424,7 @@ def finish_scene(
     settings = job.settings
     heatmap = writer.path
     n_boxes = 0
+    writer.set_hot_tiles(job.working.tiles_to_input(hot_tiles))
     rows = writer.close_rows()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mscam-cog") as pool:
         cog = pool.submit(writer.build_cog)
