@@ -1,7 +1,11 @@
-"""What every MS-CAM Processing algorithm shares: identity, help, the engine guard, progress.
+"""What every MS-CAM Processing algorithm shares: identity, help, the engine guard, progress, and
+the scene options' parameters.
 
-The engine is imported only inside `processAlgorithm` (torch is heavy and may be missing): so the
-choices of the enum parameters are spelled here, and a test checks them against the engine's.
+The scene options' parameters (ranges, defaults, choices, labels, the advanced flag) are built from
+the engine's settings table, `mscam.scene.settings.SETTINGS`, as the command line's flags are: so
+the front ends cannot drift. That module imports neither torch nor numpy; the rest of the engine is
+imported only inside `processAlgorithm` (torch is heavy and may be missing), so the plugin loads
+and lists its algorithms without torch.
 """
 
 from __future__ import annotations
@@ -11,65 +15,116 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
+from mscam.scene.settings import DEVICES, METHOD_NAMES, SETTINGS, UNIT_NAMES, split_bands
 from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingFeedback,
+    QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterString,
 )
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
-from ..compat import ADVANCED_PARAMETER, FILE_BEHAVIOR
+from ..compat import ADVANCED_PARAMETER, FILE_BEHAVIOR, NUMBER_DOUBLE, NUMBER_INTEGER
 from ..dependencies import MissingDependency, require_engine
 
-#: The engine's method names (`mscam.METHODS`), in the order of the METHOD enum.
-METHOD_NAMES = (
-    "ms-cam",
-    "self-matching",
-    "grad-cam",
-    "grad-cam++",
-    "xgrad-cam",
-    "layer-cam",
-    "hires-cam",
-    "score-cam",
-)
+__all__ = ["DEVICES", "METHOD_NAMES", "PROFILE_NAMES", "SETTINGS", "UNIT_NAMES"]
+
 #: The synthetic scene profiles (`mscam.sar.synth.PROFILES`).
 PROFILE_NAMES = ("calm", "rough", "coastal", "empty", "dense")
-DEVICES = ("auto", "cpu", "cuda")
 ICON = Path(__file__).resolve().parent.parent / "icon.png"
+#: Settings given as files, and the file filter or extension each takes.
+_FILES = {
+    "model": {"fileFilter": "Model cards (*.json);;All files (*)"},
+    "architecture_file": {"extension": "py"},
+}
+
+
+def scene_parameter(name: str) -> QgsProcessingParameterDefinition:
+    """The Processing parameter of the scene option `SETTINGS[name]`: its id, label, default,
+    range or choices and advanced flag from the table. Where the engine's default is "none"
+    (decided at run time), the parameter shows the table's `unset` (0 tile size, "detect")."""
+    setting = SETTINGS[name]
+    label = tr(setting.label)
+    default = setting.unset if setting.default is None else setting.default
+    if name in _FILES:
+        options = {k: tr(v) if k == "fileFilter" else v for k, v in _FILES[name].items()}
+        parameter = QgsProcessingParameterFile(
+            setting.parameter, label, behavior=FILE_BEHAVIOR, optional=True, **options
+        )
+    elif setting.choices:
+        choices = list(setting.choices)
+        if setting.unset is not None and setting.unset not in choices:
+            choices.insert(0, setting.unset)
+        parameter = QgsProcessingParameterEnum(
+            setting.parameter,
+            label,
+            options=choices,
+            defaultValue=default,
+            usesStaticStrings=True,
+        )
+    elif setting.kind is str:
+        parameter = QgsProcessingParameterString(
+            setting.parameter, label, defaultValue=default or "", optional=True
+        )
+    else:
+        unset = setting.unset is not None
+        bounds = {"minValue": setting.unset if unset else setting.lowest}
+        if setting.maximum is not None:
+            bounds["maxValue"] = setting.maximum
+        parameter = QgsProcessingParameterNumber(
+            setting.parameter,
+            label,
+            type=NUMBER_INTEGER if setting.kind is int else NUMBER_DOUBLE,
+            defaultValue=default,
+            optional=unset and setting.kind is float,
+            **bounds,
+        )
+    if setting.advanced:
+        parameter.setFlags(parameter.flags() | ADVANCED_PARAMETER)
+    return parameter
+
+
+def scene_values(algorithm, parameters, context, names) -> dict:
+    """The `SceneSettings` keywords of the scene options `names`, read from the parameters
+    `scene_parameter` made: the table's `unset` (0, "", "detect") read as None."""
+    values = {}
+    for name in names:
+        setting = SETTINGS[name]
+        key = setting.parameter
+        if name in _FILES:
+            value = algorithm.parameterAsFile(parameters, key, context)
+        elif setting.choices:
+            value = algorithm.parameterAsEnumString(parameters, key, context)
+        elif setting.kind is str:
+            value = algorithm.parameterAsString(parameters, key, context).strip()
+        elif setting.kind is int:
+            value = algorithm.parameterAsInt(parameters, key, context)
+        else:
+            value = algorithm.parameterAsDouble(parameters, key, context)
+        if value == setting.unset or value == "":
+            value = None
+        values[name] = split_bands(value) if name == "bands" else value
+    return values
 
 
 def model_parameter() -> QgsProcessingParameterFile:
     """MODEL: a model card; empty picks the bundled model for the scene's polarisations."""
-    return QgsProcessingParameterFile(
-        "MODEL",
-        tr("Model card (empty: the bundled model for the scene's polarisations)"),
-        behavior=FILE_BEHAVIOR,
-        optional=True,
-        fileFilter=tr("Model cards (*.json);;All files (*)"),
-    )
+    return scene_parameter("model")
 
 
 def device_parameter() -> QgsProcessingParameterEnum:
     """DEVICE: auto, cpu or cuda."""
-    return QgsProcessingParameterEnum(
-        "DEVICE", tr("Device"), options=list(DEVICES), defaultValue="auto", usesStaticStrings=True
-    )
+    return scene_parameter("device")
 
 
 def architecture_parameter() -> QgsProcessingParameterFile:
     """ARCHITECTURE_FILE (advanced): a Python file defining the card's architecture."""
-    architecture = QgsProcessingParameterFile(
-        "ARCHITECTURE_FILE",
-        tr("Architecture file (runs its Python code)"),
-        behavior=FILE_BEHAVIOR,
-        extension="py",
-        optional=True,
-    )
-    architecture.setFlags(architecture.flags() | ADVANCED_PARAMETER)
-    return architecture
+    return scene_parameter("architecture_file")
 
 
 def tr(text: str) -> str:

@@ -7,23 +7,19 @@ from pathlib import Path
 from qgis.core import (
     QgsProcessingOutputFile,
     QgsProcessingOutputVectorLayer,
-    QgsProcessingParameterEnum,
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterMultipleLayers,
-    QgsProcessingParameterNumber,
     QgsProcessingParameterString,
 )
 
-from ..compat import ADVANCED_PARAMETER, NUMBER_DOUBLE, first_available
+from ..compat import ADVANCED_PARAMETER, first_available
 from .base import (
-    METHOD_NAMES,
     MscamAlgorithm,
-    architecture_parameter,
-    device_parameter,
     engine_errors,
-    model_parameter,
     progress_reporter,
     raster_path,
+    scene_parameter,
+    scene_values,
     tr,
 )
 
@@ -42,7 +38,7 @@ go on.
 <b>Input rasters</b>: SAR scenes GDAL reads (GeoTIFF, VRT, SAFE…); two scenes may not share a \
 file name.
 <b>Model card</b>, <b>Method</b>, <b>Tile overlap</b>, <b>Threshold</b>, <b>Minimum score</b>, \
-<b>Device</b>: as in Explain scene.
+<b>Device</b>, <b>Input units</b> and <b>Band roles</b> (advanced): as in Explain scene.
 <b>Dask scheduler</b> (advanced): the address of a Dask cluster (tcp://host:8786, started with \
 <i>dask scheduler</i> and <i>dask worker</i>) whose workers do the work; the scenes, the model and \
 the output folder must then be at the same path on every worker (a shared file system). Empty: \
@@ -61,6 +57,20 @@ def scheduler_parameter() -> QgsProcessingParameterString:
     return scheduler
 
 
+#: The scene options of Explain many scenes, in the order of its parameters (`SETTINGS` names).
+SCENE_OPTIONS = (
+    "model",
+    "method",
+    "overlap",
+    "threshold",
+    "min_score",
+    "device",
+    "architecture_file",
+    "units",
+    "bands",
+)
+
+
 class BatchAlgorithm(MscamAlgorithm):
     NAME = "batch"
     DISPLAY = "Explain many scenes (batch, Dask)"
@@ -71,33 +81,8 @@ class BatchAlgorithm(MscamAlgorithm):
         self.addParameter(
             QgsProcessingParameterMultipleLayers("INPUTS", tr("Input SAR rasters"), RASTER_SOURCE)
         )
-        self.addParameter(model_parameter())
-        self.addParameter(
-            QgsProcessingParameterEnum(
-                "METHOD",
-                tr("Method"),
-                options=list(METHOD_NAMES),
-                defaultValue="ms-cam",
-                usesStaticStrings=True,
-            )
-        )
-        for name, label, default, low in (
-            ("OVERLAP", "Tile overlap", 0.25, 0.0),
-            ("THRESHOLD", "Box threshold (heat)", 0.5, 0.01),
-            ("MIN_SCORE", "Minimum tile score (target-class probability)", 0.5, 0.0),
-        ):
-            self.addParameter(
-                QgsProcessingParameterNumber(
-                    name,
-                    tr(label),
-                    type=NUMBER_DOUBLE,
-                    defaultValue=default,
-                    minValue=low,
-                    maxValue=0.9 if name == "OVERLAP" else 1.0,
-                )
-            )
-        self.addParameter(device_parameter())
-        self.addParameter(architecture_parameter())
+        for name in SCENE_OPTIONS:
+            self.addParameter(scene_parameter(name))
         self.addParameter(scheduler_parameter())
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT", tr("Output folder")))
         self.addOutput(QgsProcessingOutputVectorLayer("BOXES", tr("Boxes of every scene")))
@@ -112,16 +97,7 @@ class BatchAlgorithm(MscamAlgorithm):
             from mscam.scene.distributed import dask_client, run_batch
             from mscam.scene.pipeline import SceneSettings
 
-            settings = SceneSettings(
-                model=self.parameterAsFile(parameters, "MODEL", context) or None,
-                method=self.parameterAsEnumString(parameters, "METHOD", context),
-                overlap=self.parameterAsDouble(parameters, "OVERLAP", context),
-                threshold=self.parameterAsDouble(parameters, "THRESHOLD", context),
-                min_score=self.parameterAsDouble(parameters, "MIN_SCORE", context),
-                device=self.parameterAsEnumString(parameters, "DEVICE", context),
-                architecture_file=self.parameterAsFile(parameters, "ARCHITECTURE_FILE", context)
-                or None,
-            )
+            settings = SceneSettings(**scene_values(self, parameters, context, SCENE_OPTIONS))
             # QGIS's executable is no Python interpreter: local workers are threads of QGIS.
             with dask_client(scheduler, processes=scheduler is not None) as client:
                 rows = run_batch(

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from qgis.core import (
-    QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterVectorDestination,
 )
 
-from ..compat import NUMBER_DOUBLE, VECTOR_POLYGON
+from ..compat import VECTOR_POLYGON
 from ..styling import ResultStyler
-from .base import MscamAlgorithm, engine_errors, raster_path, tr
+from .base import MscamAlgorithm, engine_errors, raster_path, scene_parameter, tr
 
 HELP = """Draws localisation boxes from a heatmap written by Explain scene, at a new threshold, \
 without running the CNN again.
@@ -38,16 +37,7 @@ class LocalizeAlgorithm(MscamAlgorithm):
                 "SCENE", tr("SAR scene the heatmap explains (fits boxes to ships)"), optional=True
             )
         )
-        self.addParameter(
-            QgsProcessingParameterNumber(
-                "THRESHOLD",
-                tr("Box threshold (heat)"),
-                type=NUMBER_DOUBLE,
-                defaultValue=0.5,
-                minValue=0.01,
-                maxValue=1.0,
-            )
-        )
+        self.addParameter(scene_parameter("threshold"))
         boxes = QgsProcessingParameterVectorDestination(
             "BOXES",
             tr("Boxes"),
