@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from qgis.gui import QgsMapToolEmitPoint
 from qgis.PyQt.QtCore import Qt, pyqtSignal
 from qgis.PyQt.QtGui import QImage, QPixmap
 from qgis.PyQt.QtWidgets import QDialog, QDialogButtonBox, QGridLayout, QLabel, QVBoxLayout
 
-from .compare import Comparison
 from .styling import heat_lut
+
+if TYPE_CHECKING:  # the engine (and torch) load only when a comparison runs
+    from mscam.scene.point import Comparison
 
 THUMBNAIL = 192
 

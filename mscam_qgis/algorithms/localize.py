@@ -20,8 +20,10 @@ heat.
 <b>SAR scene</b> (optional): the scene the heatmap explains. With it, each box fits the ship's \
 bright pixels against the local sea clutter (as Explain scene draws them) and gets length, width \
 and heading; without it, a box is a peak's heat region.
-<b>Boxes</b>: the GeoPackage written, in the heatmap's CRS. Its score is the region's peak heat, a \
-lower bound of the tile probability Explain scene reports."""
+<b>Boxes</b>: the GeoPackage written, in the heatmap's CRS. A box's score is the run's probability \
+of the tile holding it, as Explain scene reports it: at the run's threshold, with its scene, the \
+boxes are the run's own. (A heatmap written before tile scores were stored gives the peak heat, a \
+lower bound of that probability.)"""
 
 
 class LocalizeAlgorithm(MscamAlgorithm):
@@ -53,14 +55,11 @@ class LocalizeAlgorithm(MscamAlgorithm):
         scene = raster_path(scene_layer, "SCENE") if scene_layer is not None else None
         boxes = self.parameterAsOutputLayer(parameters, "BOXES", context)
         with engine_errors():
-            from mscam.scene.boxes import write_scene_boxes
+            from mscam.scene.api import redraw_boxes
             from mscam.scene.heatmap_writer import heatmap_tags
 
-            tags = heatmap_tags(heatmap)
-            target_class = tags.get("target_class", "target")
-            count = write_scene_boxes(
-                heatmap, boxes, threshold, target_class, tags.get("method", "unknown"), scene=scene
-            )
+            count = redraw_boxes(heatmap, boxes, threshold, scene=scene)
+            target_class = heatmap_tags(heatmap).get("target_class", "target")
         feedback.setProgress(100)
         feedback.pushInfo(f"{count} {target_class} boxes at threshold {threshold}")
         ResultStyler.attach(

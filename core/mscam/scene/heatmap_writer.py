@@ -5,11 +5,28 @@ GTiff under a temporary name beside the output; `finish()` builds the COG (overv
 under a second temporary name and renames it onto the requested path. Until then nothing exists
 at that path; `discard()` (or leaving the `with` block on an error) removes both temporaries.
 The heatmap is on the input's own pixel grid: same size, geotransform and CRS, or the same GCPs.
+
+The run's hot tiles (`TileScore`: the pixel windows on the heatmap's grid and the target-class
+probability the model gave them) are stored with the heatmap, so boxes drawn again from it keep
+the run's scores (`mscam.scene.redraw_boxes`). They are band 1's metadata items (default domain;
+GDAL's COG copy keeps no other domain, and writing one onto the finished COG would break its
+layout):
+
+- ``MSCAM_HOT_TILES``: ``"x0 y0 x1 y1 p;x0 y0 x1 y1 p;..."``, integers in heatmap pixels (x1, y1
+  exclusive), ``p`` written with Python's ``repr`` so it reads back to the same float; absent
+  when no tile was hot (GDAL keeps no empty item).
+- ``MSCAM_HOT_REACH``: how many pixels beyond the tiles' windows the heat may reach (0 on the
+  grid the tiles ran on; a few pixels when the heat was mapped back from a coarser working grid).
+  Always written: it says that the tiles were stored.
+
+Heatmaps written before this have neither item.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -20,6 +37,39 @@ from mscam.scene.outputs import remove_files, scratch_path
 from mscam.scene.raster import atomic_output, limited_block_cache, using_gdal
 
 HEATMAP_NODATA = -1.0
+#: Band 1 metadata items holding the run's hot tiles and their reach (see the module docstring).
+HOT_TILES_ITEM = "MSCAM_HOT_TILES"
+HOT_REACH_ITEM = "MSCAM_HOT_REACH"
+
+
+@dataclass
+class TileScore:
+    """A hot tile: its pixel window and the target-class probability the model gave it."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    probability: float
+
+
+def format_hot_tiles(tiles: Sequence[TileScore]) -> str:
+    """The `MSCAM_HOT_TILES` text of `tiles` (probabilities exactly, via `repr`)."""
+    return ";".join(
+        f"{int(t.x0)} {int(t.y0)} {int(t.x1)} {int(t.y1)} {float(t.probability)!r}" for t in tiles
+    )
+
+
+def parse_hot_tiles(text: str) -> list[TileScore]:
+    """The tiles of a `MSCAM_HOT_TILES` text; ValueError when it is not one."""
+    tiles = []
+    for item in filter(None, (part.strip() for part in text.split(";"))):
+        fields = item.split()
+        if len(fields) != 5:
+            raise ValueError(f"expected 'x0 y0 x1 y1 p', got {item!r}")
+        x0, y0, x1, y1 = (int(v) for v in fields[:4])
+        tiles.append(TileScore(x0, y0, x1, y1, float(fields[4])))
+    return tiles
 
 
 class HeatmapWriter:
@@ -75,6 +125,16 @@ class HeatmapWriter:
             )
         rows = np.where(rows == HEATMAP_NODATA, rows, np.clip(rows, 0.0, 1.0))
         self._ds.GetRasterBand(1).WriteArray(np.ascontiguousarray(rows, np.float32), 0, y0)
+
+    def set_hot_tiles(self, tiles: Sequence[TileScore], reach: int = 0) -> None:
+        """Store the run's hot tiles (on the heatmap's grid) and how far beyond them the heat
+        may reach; before `close_rows`, while the rows are still open."""
+        if self._ds is None:
+            raise RuntimeError("set_hot_tiles after close_rows: the heatmap is closed")
+        band = self._ds.GetRasterBand(1)
+        if tiles:
+            band.SetMetadataItem(HOT_TILES_ITEM, format_hot_tiles(tiles))
+        band.SetMetadataItem(HOT_REACH_ITEM, str(int(reach)))
 
     def close_rows(self) -> Path:
         """End the row writes: the returned scratch GeoTIFF holds the whole heatmap (grid, tags,
@@ -136,15 +196,45 @@ class HeatmapWriter:
         self.discard()
 
 
-def heatmap_tags(path: str | os.PathLike) -> dict[str, str]:
-    """The tags `HeatmapWriter` recorded (method, model, target_class, …) in a heatmap."""
+def _open_heatmap(path: str | os.PathLike):
     with using_gdal() as gdal:
         try:
-            ds = gdal.Open(str(path))
+            return gdal.Open(os.fspath(path))
         except RuntimeError as exc:
             raise InputError(f"cannot read heatmap {path}: {exc}") from None
+
+
+def heatmap_tags(path: str | os.PathLike) -> dict[str, str]:
+    """The tags `HeatmapWriter` recorded (method, model, target_class, …) in a heatmap."""
+    ds = _open_heatmap(path)
     return {
         key[len("MSCAM_") :].lower(): value
         for key, value in (ds.GetMetadata() or {}).items()
         if key.startswith("MSCAM_")
     }
+
+
+def _band_item(path: str | os.PathLike, item: str) -> str | None:
+    ds = _open_heatmap(path)  # held while its band is read: GDAL frees the band with it
+    return ds.GetRasterBand(1).GetMetadataItem(item)
+
+
+def heatmap_hot_tiles(path: str | os.PathLike) -> list[TileScore] | None:
+    """The run's hot tiles stored with a heatmap (`HeatmapWriter.set_hot_tiles`), on its grid;
+    None when the heatmap holds none (written by an older version)."""
+    text = _band_item(path, HOT_TILES_ITEM)
+    if text is None:  # no hot tile, or none stored (an older heatmap: no reach either)
+        return None if _band_item(path, HOT_REACH_ITEM) is None else []
+    try:
+        return parse_hot_tiles(text)
+    except ValueError as exc:
+        raise InputError(f"heatmap {path}: unreadable {HOT_TILES_ITEM}: {exc}") from None
+
+
+def heatmap_hot_reach(path: str | os.PathLike) -> int | None:
+    """How far (pixels) the heat may reach beyond the stored hot tiles; None when not stored."""
+    text = _band_item(path, HOT_REACH_ITEM)
+    try:
+        return None if text is None else max(0, int(text))
+    except ValueError:
+        return None

@@ -395,6 +395,11 @@ class MappedBackHeatmap:
         """Where the COG goes (absolute)."""
         return self._final.path
 
+    def set_hot_tiles(self, tiles) -> None:
+        """Store the run's hot tiles, already moved onto the input's grid
+        (`WorkingGrid.tiles_to_input`), with the reach of the mapped-back heat beyond them."""
+        self._final.set_hot_tiles(tiles, reach=self.grid.reach())
+
     def close_rows(self) -> Path:
         """End the row writes and map them back: the returned scratch GeoTIFF is the heatmap on
         the input's grid (`HeatmapWriter.close_rows`)."""
