@@ -240,7 +240,7 @@ def test_explain_point_gives_the_runs_tile_probability_with_units_and_bands(tmp_
     cx, cy = (tile.x0 + tile.x1) / 2, (tile.y0 + tile.y1) / 2
     x, y = UTM[0] + cx * UTM[1], UTM[3] + cy * UTM[5]
     common = {"model": str(model_card), "architecture_file": str(ARCH_FILE), "methods": ["ms-cam"]}
-    point = explain_point(scene, x, y, **common, **overrides)
+    point = explain_point(scene, x, y, **common, units="linear", bands="VH, VV")  # as typed
     assert point.window == (tile.x0, tile.y0, tile.x1 - tile.x0, tile.y1 - tile.y0)
     assert point.working_window == point.window
     assert point.probabilities["ship"] == pytest.approx(tile.probability, abs=1e-6)
@@ -266,10 +266,11 @@ def test_explain_point_without_georeferencing_takes_pixel_coordinates(tmp_path, 
 # -- the package -----------------------------------------------------------------------------------
 
 
-def test_the_use_cases_come_from_mscam_scene_without_loading_gdal_or_the_pipeline():
+def test_the_use_cases_come_from_mscam_scene_without_loading_gdal_torch_or_the_pipeline():
     code = (
         "import sys, mscam.scene\n"
-        "assert 'osgeo' not in sys.modules and 'mscam.scene.pipeline' not in sys.modules\n"
+        "assert 'osgeo' not in sys.modules and 'torch' not in sys.modules\n"
+        "assert 'mscam.scene.pipeline' not in sys.modules\n"
         "assert 'mscam.eval.scene' not in sys.modules\n"
         "from mscam.scene import explain_scene, redraw_boxes, explain_point, evaluate_scene\n"
         "from mscam.eval.scene import evaluate_scene as e\n"

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         args.threshold,
         scene=args.scene,
         units=args.units,
-        bands=tuple(b.strip() for b in args.bands.split(",")) if args.bands else None,
+        bands=args.bands,
         merge_gap=args.merge_gap,
         target_class=args.target_class,
     )

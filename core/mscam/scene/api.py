@@ -30,7 +30,7 @@ def redraw_boxes(
     *,
     scene: PathLike | None = None,
     units: str | None = None,
-    bands: tuple[str, ...] | None = None,
+    bands: tuple[str, ...] | str | None = None,
     merge_gap: int | None = None,
     target_class: str | None = None,
 ) -> int:
@@ -50,6 +50,7 @@ def redraw_boxes(
     from mscam.scene.boxes import write_scene_boxes
     from mscam.scene.heatmap_writer import heatmap_hot_reach, heatmap_hot_tiles, heatmap_tags
     from mscam.scene.outputs import check_outputs
+    from mscam.scene.settings import split_bands
 
     tags = heatmap_tags(heatmap)
     if not tags:
@@ -66,8 +67,10 @@ def redraw_boxes(
         merge_gap = _tag_number(tags, "merge_gap", int, FALLBACK_MERGE_GAP)
     if units is None:
         units = tags.get("units") or None
-    if bands is None and tags.get("bands"):
-        bands = tuple(tags["bands"].split(","))
+    if isinstance(bands, str):  # "VV,VH" as a front end has it
+        bands = split_bands(bands)
+    if bands is None:
+        bands = split_bands(tags.get("bands"))
     tiles = heatmap_hot_tiles(heatmap)
     # The heat is 0 farther than `reach` outside the hot tiles: only around them is searched.
     reach = heatmap_hot_reach(heatmap) if tiles is not None else None

@@ -64,7 +64,7 @@ def explain_point(
     device: str = "cpu",
     architecture_file: str | None = None,
     units: str | None = None,
-    bands: tuple[str, ...] | None = None,
+    bands: tuple[str, ...] | str | None = None,
     pixel_spacing: float | None = None,
 ) -> Comparison:
     """Class probabilities and every method's map for the tile around (x, y) of `scene`.
@@ -78,8 +78,11 @@ def explain_point(
 
     from mscam.cam import METHODS, create_explainer
     from mscam.scene.pipeline import SceneJob, SceneSettings
+    from mscam.scene.settings import split_bands
 
     scene = os.fspath(scene)
+    if isinstance(bands, str):  # "VV,VH" as a front end has it
+        bands = split_bands(bands)
     job = SceneJob(
         scene,
         SceneSettings(
