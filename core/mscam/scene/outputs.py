@@ -2,7 +2,7 @@
 
 - `input_files(path)` is every local file GDAL reads for a raster: the file itself, a VRT's
   sources (nested VRTs too), the archive behind `/vsizip/`, `/vsigzip/` or `/vsitar/`, the
-  members a SAFE manifest names.
+  members a SAFE manifest names (the manifest or its product folder given).
 - `check_outputs` runs before any work: outputs must be distinct, writable, not folders, and
   none may be (by path, symbolic link or hard link) a file an input reads.
 - `StagedOutputs` writes each output under a hidden temporary name beside it and renames them
@@ -226,7 +226,9 @@ def prepare_scene_outputs(
 
 
 def _looks_like_raster(path: str) -> bool:
-    return path.startswith("/vsi") or os.path.isfile(path)
+    # Folders too: GDAL opens a product folder (a Sentinel-1 .SAFE) by its path, and its
+    # measurement and annotation files are then inputs like any file it names.
+    return path.startswith("/vsi") or os.path.isfile(path) or os.path.isdir(path)
 
 
 def _plain(path: str) -> set[str]:
