@@ -18,24 +18,12 @@ from torch import Tensor, nn
 
 from mscam.cam.base import BaseCAM, CAMOutput, LayerSpec, Targets, eval_mode, locate_target_layer
 from mscam.cam.gradient import GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, XGradCAM
+from mscam.cam.methods import METHODS
 from mscam.cam.ms_cam import MSCAM
+from mscam.cam.options import validate_options
 from mscam.cam.score import ScoreCAM
 from mscam.cam.self_matching import SelfMatchingCAM
 from mscam.cam.weights import CHANNEL_WEIGHTS
-
-METHODS: dict[str, type[BaseCAM]] = {
-    cls.name: cls
-    for cls in (
-        MSCAM,
-        SelfMatchingCAM,
-        GradCAM,
-        GradCAMPlusPlus,
-        XGradCAM,
-        LayerCAM,
-        HiResCAM,
-        ScoreCAM,
-    )
-}
 
 
 def create_explainer(
@@ -47,8 +35,6 @@ def create_explainer(
     `matching`) plus `batch_size` and `max_elements`; they are checked first (`cam.options`), a
     bad one is an `InputError` (a `ValueError`) naming what is allowed.
     """
-    from mscam.cam.options import validate_options
-
     checked = validate_options(method, options)  # first: it names the methods if unknown
     return METHODS[method](model, target_layer, **checked)
 

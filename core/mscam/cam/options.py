@@ -90,7 +90,7 @@ def _checks() -> dict[str, Callable[[Any], Any]]:
 
 def method_options(method: str) -> list[str]:
     """The options `method` takes (keyword arguments of its class beyond model and layer)."""
-    from mscam.cam import METHODS
+    from mscam.cam.methods import METHODS
 
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
