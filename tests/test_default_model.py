@@ -19,11 +19,11 @@ from mscam.models import (
     load_model,
 )
 from mscam.models.select import bundled_model_for, match_roles
-from mscam.models.train import TrainConfig, to_input, train
 from mscam.sar.chips import build_chips
 from mscam.scene.pipeline import SceneSettings, explain_scene
 from mscam.scene.preprocess import ScenePreprocessor
 from mscam.scene.raster import RasterReader, write_geotiff
+from mscam.training import TrainConfig, to_input, train
 from osgeo import gdal
 
 BUNDLED = {"dual": DUAL_POL_CARD_PATH, "single": SINGLE_POL_CARD_PATH}

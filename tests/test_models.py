@@ -29,7 +29,7 @@ from mscam.models import (
     save_model,
 )
 from mscam.models.architectures import LSEPool2d
-from mscam.models.train import gradient_spread
+from mscam.training import gradient_spread
 from torch import nn
 
 # Documented size of each architecture's target-layer map for an (h, w) input.

@@ -69,8 +69,8 @@ from mscam.eval import (
 )
 from mscam.eval.sanity import ChannelMeanMSCAM, fully_randomised, image_gated_gradcam, spearman
 from mscam.models import load_model
-from mscam.models.train import to_input
 from mscam.sar.chips import build_chips
+from mscam.training import to_input
 from torch import Tensor, nn
 
 CHIP_SEED = 777_000  # never used in training (seeds 0 and 10000)

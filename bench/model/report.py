@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 from mscam.models import load_model
-from mscam.models.train import (
+from mscam.training import (
     SPACING_RANGE,
     TrainConfig,
     chip_arguments,

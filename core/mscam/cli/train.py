@@ -11,7 +11,7 @@ from pathlib import Path
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from mscam.models.train import TrainConfig
+    from mscam.training import TrainConfig
 
     parser = subparsers.add_parser(
         "train", help="train a ship classifier on synthetic SAR chips (the bundled models' recipe)"
@@ -84,7 +84,7 @@ def report_markdown(report) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mscam.models.train import TrainConfig, train
+    from mscam.training import TrainConfig, train
 
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     _, _, report = train(

@@ -454,7 +454,7 @@ def train(
         "sigma0 in dB at about 10 m pixel spacing (Sentinel-1 IW GRD-like). Trained on mscam's "
         "synthetic scenes only, VV- and HH-flavoured; CO is VV or HH, CROSS is VH or HV.",
         training={
-            "recipe": "mscam.models.train",
+            "recipe": "mscam.training",
             "config": asdict(config),
             "held_out_accuracy": round(metrics["accuracy"], 4),
             "ship_precision": round(metrics["ship_precision"], 4),
