@@ -123,6 +123,16 @@ def test_a_redraw_at_the_runs_threshold_with_its_scene_is_the_runs_boxes(run, tm
     assert records(tmp_path / "c.gpkg") == expected
 
 
+def test_localize_without_threshold_or_gap_uses_the_runs(tmp_path, model_card):
+    scene = write_scene(tmp_path / "scene.tif", sea_scene(targets=TARGETS))
+    heat, boxes = tmp_path / "heat.tif", tmp_path / "boxes.gpkg"
+    explain_scene(scene, heat, boxes, settings(model_card, threshold=0.35, merge_gap=-1))
+    args = ["localize", str(heat), "--boxes", str(tmp_path / "again.gpkg"), "--scene", str(scene)]
+    assert main(args) == 0
+    assert records(tmp_path / "again.gpkg") == records(boxes)
+    assert {r["threshold"] for r in records(boxes)} == {0.35}
+
+
 def test_scores_stay_tile_probabilities_at_another_threshold(run, tmp_path):
     scene, heat, _boxes, _ = run
     probabilities = {t.probability for t in heatmap_hot_tiles(heat)}

@@ -146,7 +146,10 @@ def test_localize_shares_the_tables_flags():
     for name in ("threshold", "merge_gap", "units", "bands"):
         setting = SETTINGS[name]
         action = flag_action(parser, setting.cli_flag)
-        assert action.dest == name and action.default == setting.default
+        # threshold and merge gap default to the run's (None: from the heatmap's tags)
+        run_default = name in ("threshold", "merge_gap")
+        assert action.dest == name and action.default == (None if run_default else setting.default)
+        assert ("the run's" in action.help) is run_default
         assert action.type is setting.kind and setting.range_text() in action.help
 
 

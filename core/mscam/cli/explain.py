@@ -52,20 +52,30 @@ def add_scene_options(parser: argparse.ArgumentParser) -> None:
             add_setting(parser, setting.name)
 
 
-def add_setting(parser: argparse.ArgumentParser, name: str, help: str | None = None) -> None:
+#: `add_setting(..., default=RUN)`: no default of the table's; None, so that the caller takes the
+#: value the heatmap's run used (`mscam localize`).
+RUN = object()
+
+
+def add_setting(
+    parser: argparse.ArgumentParser, name: str, help: str | None = None, default: object = None
+) -> None:
     """The flag of `SETTINGS[name]`: its type, default, choices and range as the table says
-    (`help` replaces the table's words, not the range and default it adds)."""
+    (`help` replaces the table's words, not the range and default it adds; `default=RUN`: the
+    flag defaults to None and the help says "default: the run's")."""
     setting = SETTINGS[name]
     text = help or setting.help
     if setting.range_text():
         text += f"; {'in ' if setting.maximum is not None else ''}{setting.range_text()}"
-    if setting.default not in (None, ()):
+    if default is RUN:
+        text += " (default: the run's, from the heatmap's tags)"
+    elif setting.default not in (None, ()):
         text += f" (default {setting.default})"
     options: dict = {"dest": setting.name, "help": text, "metavar": setting.metavar}
     if name == "method_options":
         options.update(action="append", default=[])
     else:
-        options.update(type=setting.kind, default=setting.default)
+        options.update(type=setting.kind, default=None if default is RUN else setting.default)
     if setting.choices and not setting.open_choices and setting.case_sensitive:
         options["choices"] = list(setting.choices)  # the others: checked by SceneSettings
     parser.add_argument(setting.cli_flag, **options)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from mscam.cli.explain import add_setting
+from mscam.cli.explain import RUN, add_setting
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +22,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("heatmap", help="heatmap GeoTIFF written by `mscam explain`")
     parser.add_argument("--boxes", required=True, help="output GeoPackage")
-    add_setting(parser, "threshold", "heat threshold")
+    add_setting(parser, "threshold", "heat threshold", default=RUN)
     parser.add_argument(
         "--scene", help="the SAR scene the heatmap explains: boxes fit the ships' pixels"
     )
@@ -32,6 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         parser,
         "merge_gap",
         "hot regions this close (pixels) are examined together; -1: each on its own",
+        default=RUN,
     )
     parser.add_argument("--target-class", help="class name for the boxes; default: the heatmap's")
     parser.set_defaults(run=run)
