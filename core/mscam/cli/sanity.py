@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mscam.cam import METHODS
+from mscam.cli.explain import add_setting
 from mscam.eval.sanity import DEFAULT_SANITY_METHODS
 
 
@@ -22,10 +23,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--out", required=True, metavar="DIR", help="output folder (made if missing)"
     )
-    parser.add_argument("--model", help="model card (JSON) or its folder; default: bundled model")
-    parser.add_argument(
-        "--architecture-file", help="Python file defining the card's architecture (runs its code)"
-    )
+    add_setting(parser, "model")
+    add_setting(parser, "architecture_file")
     parser.add_argument(
         "--method",
         nargs="+",
@@ -40,7 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--truth", help="GeoPackage of target boxes: adds PxAP per stage (optional)"
     )
     parser.add_argument("--seed", type=int, default=0, help="randomisation seed (default 0)")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    add_setting(parser, "device")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.set_defaults(run=run)
 
