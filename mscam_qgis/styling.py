@@ -18,22 +18,20 @@ from qgis.core import (
     QgsProject,
     QgsProviderRegistry,
     QgsRasterShader,
-    QgsSingleBandGrayRenderer,
     QgsSingleBandPseudoColorRenderer,
     QgsSingleSymbolRenderer,
     QgsTextBufferSettings,
     QgsTextFormat,
     QgsVectorLayerSimpleLabeling,
 )
+from qgis.PyQt import sip
 from qgis.PyQt.QtGui import QColor, QFont
 
 from .compat import (
     BUFFER_SIZE_MILLIMETERS,
-    CUMULATIVE_CUT,
     INTERPOLATED_RAMP,
     LABEL_ABOVE_RIGHT,
     LABEL_OVER_POINT,
-    STRETCH_TO_MIN_MAX,
 )
 
 #: Heat → RGBA: transparent up to 0.1 (cold sea stays see-through), then a magma-like ramp whose
@@ -52,6 +50,11 @@ HEAT_STOPS = (
 BOX_COLOUR = "0,255,255,255"  # cyan reads on grey SAR and on the magma ramp
 TRUTH_COLOUR = "60,220,60,255"
 ROLE_PROPERTY = "mscam/role"
+SCENE_STYLE_PROPERTY = "mscam/scene-style"  # the renderer the plugin gave a scene, as XML
+RUN_PROPERTY = "mscam/run"  # on a run's group
+REDRAW_PROPERTY = "mscam/redraw"  # on boxes the dock's slider redrew
+#: Top to bottom in a run's group: redrawn boxes, boxes, truth, heatmap, the rest.
+ROLE_RANK = {"redraw": 0, "boxes": 1, "truth": 2, "heatmap": 3, "scene": 4}
 
 
 def heat_lut() -> np.ndarray:
@@ -121,13 +124,28 @@ def style_boxes(layer) -> None:
     layer.triggerRepaint()
 
 
-def style_scene(layer) -> None:
-    """A SAR scene in grey: band 1 (VV), stretched between its 2 % and 98 % quantiles."""
-    renderer = QgsSingleBandGrayRenderer(layer.dataProvider(), 1)
-    layer.setRenderer(renderer)
-    layer.setContrastEnhancement(STRETCH_TO_MIN_MAX, CUMULATIVE_CUT)
+def style_scene(layer, units: str | None = None, bands: str | None = None) -> None:
+    """A SAR scene in grey dB: its co-pol band stretched between its 2 % and 98 % quantiles
+    (scene_style.py); `units` None guesses them, `bands` ("VV,VH") names the band roles."""
+    from .scene_style import renderer_xml, style_grey_db
+
+    style_grey_db(layer, units, bands)
     layer.setCustomProperty(ROLE_PROPERTY, "scene")
+    layer.setCustomProperty(SCENE_STYLE_PROPERTY, renderer_xml(layer))
     layer.triggerRepaint()
+
+
+def style_input_scene(layer, units: str | None = None, bands: str | None = None) -> bool:
+    """Style a scene the plugin runs on as `style_scene` does, only while it is drawn with QGIS's
+    default renderer or the plugin's own earlier style: a layer the analyst styled is left as it
+    is. Whether it was styled."""
+    from .scene_style import has_default_renderer, renderer_xml
+
+    ours = layer.customProperty(SCENE_STYLE_PROPERTY)
+    if not (ours and ours == renderer_xml(layer)) and not has_default_renderer(layer):
+        return False
+    style_scene(layer, units, bands)
+    return True
 
 
 def style_truth(layer) -> None:
@@ -151,40 +169,86 @@ def file_of(layer) -> str:
     return parts.get("path") or layer.source()
 
 
-def place_in_group(
-    layer, project, group: str | None = None, near: str | None = None, on_top: bool = False
-) -> None:
-    """Move `layer`'s node into the group `group` (created at the top when missing) or, with
-    `near`, into the group holding the layer whose file is `near`."""
+def layer_rank(node) -> int:
+    """Where a node goes in a run's group: see ROLE_RANK (groups and unknown layers last)."""
+    layer = node.layer() if hasattr(node, "layer") else None
+    if layer is None:
+        return len(ROLE_RANK)
+    if layer.customProperty(REDRAW_PROPERTY):
+        return ROLE_RANK["redraw"]
+    return ROLE_RANK.get(layer.customProperty(ROLE_PROPERTY), len(ROLE_RANK))
+
+
+def order_group(group) -> None:
+    """Boxes above the heatmap (ROLE_RANK) in `group`, whatever order the layers arrived in;
+    layers of one rank keep their order."""
+    children = group.children()
+    ranked = sorted(children, key=layer_rank)
+    if all(a is b for a, b in zip(ranked, children)):
+        return
+    group.insertChildNodes(0, [node.clone() for node in ranked])
+    for node in children:
+        group.removeChildNode(node)
+
+
+def new_run_group(project, name: str):
+    """A group for a new run at the top of the layer tree (above every scene and older run), named
+    `name`, or `name (2)`… when that name is taken; older runs' groups are collapsed."""
     root = project.layerTreeRoot()
-    target = None
-    if group:
-        target = root.findGroup(group) or root.insertGroup(0, group)
-    elif near:
+    for group in root.findGroups(True):
+        if group.customProperty(RUN_PROPERTY):
+            group.setExpanded(False)
+    unique, count = name, 1
+    while root.findGroup(unique) is not None:
+        count += 1
+        unique = f"{name} ({count})"
+    group = root.insertGroup(0, unique)
+    group.setCustomProperty(RUN_PROPERTY, unique)
+    return group
+
+
+def place_in_group(layer, project, group=None, near: str | None = None, on_top: bool = False):
+    """Move `layer`'s node into the group node `group` or, with `near`, into the group holding the
+    layer whose file is `near`; then order that group (`order_group`)."""
+    root = project.layerTreeRoot()
+    target = group
+    if target is None and near:
         for other in project.mapLayers().values():
             if other.id() != layer.id() and file_of(other) == near:
                 node = root.findLayer(other.id())
                 target = node.parent() if node is not None else None
                 break
     node = root.findLayer(layer.id())
-    if target is None or node is None or node.parent() is target:
+    if target is None or node is None:
         return
-    clone = node.clone()
-    target.insertChildNode(0 if on_top else len(target.children()), clone)
-    node.parent().removeChildNode(node)
+    if node.parent() is not target:
+        clone = node.clone()
+        target.insertChildNode(0 if on_top else len(target.children()), clone)
+        node.parent().removeChildNode(node)
+    order_group(target)
 
 
 class ResultStyler(QgsProcessingLayerPostProcessorInterface):
-    """Styles one loaded output by its role and files it in its run's group (main thread)."""
+    """Styles one loaded output by its role and files it in its run's group (main thread).
+
+    The outputs of one run share one group, created when the first of them loads
+    (`new_run_group`): a run never joins an older run's group of the same name."""
 
     # Processing keeps only a C++ pointer to a post-processor: keep the Python side alive.
     _alive: ClassVar[set[ResultStyler]] = set()
+    _groups: ClassVar[dict[tuple[int, str], object]] = {}  # (run, group name) → the group node
 
     def __init__(
-        self, role: str, name: str, group: str | None = None, near: str | None = None
+        self,
+        role: str,
+        name: str,
+        group: str | None = None,
+        near: str | None = None,
+        run: object = None,
     ) -> None:
         super().__init__()
         self.role, self.name, self.group, self.near = role, name, group, near
+        self.run = run
 
     @classmethod
     def attach(
@@ -199,7 +263,10 @@ class ResultStyler(QgsProcessingLayerPostProcessorInterface):
         """Style `output` when Processing loads it (nothing happens in runs that load nothing)."""
         if not context.willLoadLayerOnCompletion(output):
             return
-        styler = cls(role, name, group, near)
+        run = getattr(context, "_mscam_run", None)
+        if run is None:  # one token per run's context: its outputs share one group
+            run = context._mscam_run = object()
+        styler = cls(role, name, group, near, run)
         cls._alive.add(styler)
         context.layerToLoadOnCompletionDetails(output).setPostProcessor(styler)
 
@@ -207,7 +274,14 @@ class ResultStyler(QgsProcessingLayerPostProcessorInterface):
         STYLES[self.role](layer)
         layer.setName(self.name)
         project = context.project() or QgsProject.instance()
-        place_in_group(
-            layer, project, self.group, self.near, on_top=self.role in ("boxes", "truth")
-        )
+        group = None
+        if self.group:
+            key = (id(self.run), self.group)
+            group = ResultStyler._groups.get(key)
+            if group is None or sip.isdeleted(group):
+                group = ResultStyler._groups[key] = new_run_group(project, self.group)
+        place_in_group(layer, project, group, self.near, on_top=self.role in ("boxes", "truth"))
         ResultStyler._alive.discard(self)
+        if not any(id(s.run) == id(self.run) for s in ResultStyler._alive):
+            for key in [k for k in ResultStyler._groups if k[0] == id(self.run)]:
+                del ResultStyler._groups[key]

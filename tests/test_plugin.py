@@ -18,9 +18,7 @@ from mscam.models import DEFAULT_CARD_PATH
 from mscam.sar.synth import PROFILES
 from qgis.core import (
     QgsApplication,
-    QgsCoordinateTransform,
     QgsLayerTreeGroup,
-    QgsPointXY,
     QgsProcessingException,
     QgsRasterLayer,
     QgsVectorLayer,
@@ -435,75 +433,7 @@ def test_cancel_stops_the_run_and_leaves_nothing(plugin, scene, model_card, tmp_
     assert feedback.isCanceled() and not any(tmp_path.iterdir())
 
 
-# -- the dock -------------------------------------------------------------------------------------
-
-
-def test_dock_runs_explain_and_its_slider_redraws_the_boxes(
-    plugin, qgis_iface, qgis_new_project, scene, model_card, tmp_path
-):
-    from mscam_qgis.compare_view import CompareMapTool
-    from mscam_qgis.dock import MscamDock
-
-    layer = QgsRasterLayer(str(scene), "ships")
-    qgis_new_project.addMapLayer(layer)
-    qgis_iface.setActiveLayer(layer)
-    dock = MscamDock(qgis_iface)
-    assert dock.layer.currentLayer() is layer  # the active layer by default
-    dock.model.setFilePath(str(model_card))
-    dock.architecture.setFilePath(str(ARCH_FILE))
-    dock.device.setCurrentText("cpu")
-    dock.output_folder.setFilePath(str(tmp_path))
-    dock.run()
-    assert wait_for(dock.runFinished)[0], dock.status.text()
-    assert Path(dock.run_files.heatmap).parent == tmp_path
-    heat = dock.layer_of(dock.run_files.heatmap)
-    boxes = dock.layer_of(dock.run_files.boxes)
-    assert heat.renderer().type() == "singlebandpseudocolor" and boxes.featureCount() == 3
-
-    counts = {}
-    for value in (90, 30):
-        dock.threshold.setValue(value)
-        counts[value] = wait_for(dock.boxesUpdated)[0]
-        assert boxes.featureCount() == counts[value] == feature_count(dock.run_files.boxes)
-        assert boxes.name().endswith(f"≥ {value / 100:.2f}")
-    assert counts == {90: 2, 30: 3}
-
-    dock.compare_button.setChecked(True)  # the map tool …
-    assert isinstance(qgis_iface.mapCanvas().mapTool(), CompareMapTool)
-    canvas_crs = qgis_iface.mapCanvas().mapSettings().destinationCrs()
-    where = QgsCoordinateTransform(layer.crs(), canvas_crs, qgis_new_project).transform(
-        QgsPointXY(UTM[0] + 305 * UTM[1], UTM[3] + 215 * UTM[5])
-    )
-    dock._compare_tool.picked.emit(where)  # … as if the analyst clicked on the second ship
-    wait_until(lambda: dock._compare_dialog is not None)
-    dialog = dock._compare_dialog
-    assert dialog.isVisible() and "bright-test" in dialog.windowTitle()
-    assert dialog.comparison.probabilities["ship"] > 0.9 and dialog.comparison.window[0] <= 305
-    dock._compare_dialog.close()
-    dock.compare_button.setChecked(False)
-
-    exported = dock.export_heatmap(str(tmp_path / "heat_rgba.tif"))
-    rgba = gdal.Open(exported)
-    assert rgba.RasterCount == 4 and rgba.GetRasterBand(1).DataType == gdal.GDT_Byte
-    assert rgba.GetGeoTransform() == pytest.approx(UTM)
-    alpha = rgba.GetRasterBand(4).ReadAsArray()
-    x0, y0, x1, y1 = TARGETS[0]
-    assert alpha[250:, :50].max() == 0 and alpha[y0:y1, x0:x1].max() > 200
-    dock.close_tools()
-
-
-def test_dock_reports_a_failed_run(plugin, qgis_iface, qgis_new_project, scene, tmp_path):
-    from mscam_qgis.dock import MscamDock
-
-    layer = QgsRasterLayer(str(scene), "ships")
-    qgis_new_project.addMapLayer(layer)
-    dock = MscamDock(qgis_iface)
-    dock.layer.setLayer(layer)
-    dock.model.setFilePath(str(tmp_path / "missing" / "card.json"))
-    dock.output_folder.setFilePath(str(tmp_path))
-    dock.run()
-    ok, message = wait_for(dock.runFinished)
-    assert not ok and "model card not found" in message and dock.run_button.isEnabled()
+# -- the dock: tests/test_plugin_dock.py ---------------------------------------------------------
 
 
 # -- compare methods at a point --------------------------------------------------------------------
@@ -527,7 +457,8 @@ def test_compare_gives_probabilities_and_one_map_per_method(scene, model_card):
     ship = result.maps["ms-cam"][int(y0 - wy) : int(y1 - wy), int(x0 - wx) : int(x1 - wx)]
     assert ship.mean() > result.maps["ms-cam"].mean()  # the map is on the ship
     dialog = CompareDialog(result)
-    assert dialog.layout().count() == 3  # header, grid, buttons
+    assert dialog.layout().count() == 4  # header, grid, colour bar and note, buttons
+    assert dialog.outline is None  # no canvas given: nothing to outline
 
 
 def test_compare_without_a_model_takes_the_single_pol_model_on_a_vv_only_scene(tmp_path):
