@@ -13,7 +13,9 @@ product whose VH file was dropped to save space. The geolocation grid is the dri
 (longitude/latitude on WGS84): an ascending pass heading ``HEADING_DEG`` from north, looking
 right, so lines run north along the track and samples run east-south-east across it, with
 the first line at the south, unlike a north-up image. DN follow the GRD convention
-σ0 = DN²/A² with a constant A = ``CALIBRATION`` (the calibration LUTs say the same), DN 0 nodata.
+σ0 = DN²/A², DN 0 nodata, with A (sigmaNought) rising across the swath from near to far range
+as ``calibration_a`` says and the calibration LUTs sample it (A is linear in the pixel, so the
+LUT's bilinear interpolation gives it back exactly).
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-from mscam.sar.units import DEFAULT_CALIBRATION, db_to_linear, sigma0_to_dn
+from mscam.sar.units import db_to_linear, sigma0_to_dn
 
 PRODUCT = "S1A_IW_GRDH_1SDV_20240101T000000_20240101T000025_051000_062A00_ABCD.SAFE"
 STEM = "s1a-iw-grd-vv-20240101t000000-20240101t000025-051000-062a00-001"
 ID_STEM = "s1aiwgrdvv20240101t000000"  # ESA's IDs: the file name without separators, shortened
-CALIBRATION = DEFAULT_CALIBRATION
+CALIBRATION = (560.0, 665.0)  #: A at near and far range: GRD sigmaNought spans ~1.5 dB
+LUT_PIXEL_STEP, LUT_LINE_STEP = 40, 100  #: calibration vectors' pixel and line spacing
 HEADING_DEG = -12.0  #: ascending track, ~12° west of north
 SPACING_M = 10.0  #: IW GRDH pixel spacing, range and azimuth
 ORIGIN_LONLAT = (7.0, 54.0)  #: first line, first sample: the German Bight
@@ -58,9 +61,16 @@ def pixel_to_lonlat(cols: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.
     return lon, lat
 
 
+def calibration_a(cols: np.ndarray, width: int) -> np.ndarray:
+    """A (sigmaNought) of pixel columns ``cols`` of a product ``width`` samples wide."""
+    near, far = CALIBRATION
+    return near + (far - near) * np.asarray(cols, np.float64) / max(width - 1, 1)
+
+
 def dn_from_db(sigma0_db: np.ndarray) -> np.ndarray:
-    """UInt16 DN of σ0 in dB (NaN → DN 0, nodata) with the product's calibration constant."""
-    return sigma0_to_dn(db_to_linear(sigma0_db), CALIBRATION)
+    """UInt16 DN of σ0 in dB (NaN → DN 0, nodata) with the product's A across the swath."""
+    width = sigma0_db.shape[1]
+    return sigma0_to_dn(db_to_linear(sigma0_db), calibration_a(np.arange(width), width))
 
 
 def _grid_points(width: int, height: int) -> list[tuple[int, int, float, float]]:
@@ -139,20 +149,23 @@ def annotation_xml(width: int, height: int) -> str:
 
 
 def calibration_xml(width: int, height: int) -> str:
-    """Calibration LUTs: one vector at the first and last line, constant A = CALIBRATION."""
-    pixels = f"0 {width // 2} {width - 1}"
-    lut = " ".join([f"{CALIBRATION:.6e}"] * 3)
+    """Calibration LUTs: a vector every LUT_LINE_STEP lines and the last line, each with A at
+    every LUT_PIXEL_STEP pixels and the last pixel (β0 and γ the same here: only σ0 is read)."""
+    pixels = [*range(0, width - 1, LUT_PIXEL_STEP), width - 1]
+    lines = [*range(0, height - 1, LUT_LINE_STEP), height - 1]
+    lut = " ".join(f"{a:.6e}" for a in calibration_a(np.array(pixels), width))
+    n = len(pixels)
     vectors = "\n".join(
         f"""    <calibrationVector>
-      <azimuthTime>{time}</azimuthTime>
+      <azimuthTime>{START}</azimuthTime>
       <line>{line}</line>
-      <pixel count="3">{pixels}</pixel>
-      <sigmaNought count="3">{lut}</sigmaNought>
-      <betaNought count="3">{lut}</betaNought>
-      <gamma count="3">{lut}</gamma>
-      <dn count="3">{lut}</dn>
+      <pixel count="{n}">{" ".join(map(str, pixels))}</pixel>
+      <sigmaNought count="{n}">{lut}</sigmaNought>
+      <betaNought count="{n}">{lut}</betaNought>
+      <gamma count="{n}">{lut}</gamma>
+      <dn count="{n}">{lut}</dn>
     </calibrationVector>"""
-        for time, line in ((START, 0), (STOP, height - 1))
+        for line in lines
     )
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <calibration>
@@ -160,7 +173,7 @@ def calibration_xml(width: int, height: int) -> str:
   <calibrationInformation>
     <absoluteCalibrationConstant>1.0</absoluteCalibrationConstant>
   </calibrationInformation>
-  <calibrationVectorList count="2">
+  <calibrationVectorList count="{len(lines)}">
 {vectors}
   </calibrationVectorList>
 </calibration>

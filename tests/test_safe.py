@@ -4,7 +4,8 @@ name says 1SDV, opened by GDAL's SENTINEL1 driver from its manifest, its folder 
 With all defaults `mscam explain` chooses the single-pol model from the band's POLARIZATION
 metadata, reads the UInt16 band as DN, measures the pixel spacing from the annotation's
 geolocation grid (the driver's GCPs) and writes the heatmap on the product's own grid (its
-GCPs) and the boxes in the GCPs' CRS (WGS84), where the ships are. No output may replace a file
+GCPs) and the boxes in the GCPs' CRS (WGS84), where the ships are. DN become σ0 with the
+product's own sigmaNought LUT, which varies across the swath. No output may replace a file
 the product is made of (issue 14). The product is written by tests/safe_helpers.py.
 """
 
@@ -18,10 +19,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mscam.cli import main
+from mscam.models import ModelCard
+from mscam.models.select import SINGLE_POL_CARD_PATH
+from mscam.sar.calibration import parse_calibration
 from mscam.sar.synth import synthesize_scene
-from mscam.scene.raster import write_geotiff
+from mscam.sar.units import db_window
+from mscam.scene.preprocess import ScenePreprocessor
+from mscam.scene.raster import RasterReader, write_geotiff
 from osgeo import gdal, ogr, osr
-from safe_helpers import PRODUCT, pixel_to_lonlat, write_safe, zip_safe
+from safe_helpers import PRODUCT, calibration_a, pixel_to_lonlat, write_safe, zip_safe
 
 gdal.UseExceptions()
 ogr.UseExceptions()
@@ -148,6 +154,34 @@ def test_the_product_reads_as_the_same_scene_in_db(tmp_path, scene, product, run
     in_db = gdal.Open(str(tmp_path / "heat.tif")).ReadAsArray()
     from_dn = gdal.Open(str(runs["out"] / "manifest.tif")).ReadAsArray()
     np.testing.assert_allclose(from_dn, in_db, rtol=0, atol=0.02)
+
+
+@pytest.mark.parametrize("kind", ["manifest", "zip"])
+def test_dn_are_calibrated_with_the_products_sigma0_lut(scene, product, caplog, kind):
+    caplog.set_level(logging.INFO)
+    card = ModelCard.load(SINGLE_POL_CARD_PATH)
+    with RasterReader(product[kind]) as reader:
+        preprocessor = ScenePreprocessor(reader, card)
+        assert preprocessor.units == ["DN"] and preprocessor.calibrations[0] is not None
+        channels, valid = preprocessor.read(0, 0, 400, 300)
+    assert any("sigmaNought LUT (A 560.0–665.0)" in r.getMessage() for r in caplog.records)
+    expected = db_window(scene.vv_db[np.newaxis], card.preprocessing["windows"])[0]
+    ok = valid & np.isfinite(expected)
+    assert ok.mean() > 0.9
+    # Up to the DN's rounding (±0.5 DN: 0.07 dB at DN 60, 0.2 dB at DN 20), and unbiased where
+    # one constant A (600) would be 0.6–0.9 dB off: near and far range, 0.015–0.022 of the window.
+    error = np.where(ok, channels[0] - expected, np.nan)
+    assert np.nanmax(np.abs(error)) < 0.01
+    for edge in (error[:, :60], error[:, -60:]):
+        assert abs(np.nanmean(edge)) < 0.002
+
+
+def test_lut_on_a_working_grid_is_read_at_the_same_ground(product):
+    lut = parse_calibration(Path(product["calibration"]).read_bytes(), (400, 300))
+    np.testing.assert_allclose(lut.at(0, 0, 400, 300)[7], calibration_a(np.arange(400), 400))
+    # A working grid of half the pixels over the same footprint: pixel j covers 2j and 2j + 1.
+    half = lut.at(0, 0, 200, 150, grid=(200, 150))
+    np.testing.assert_allclose(half[3], calibration_a(np.arange(200) * 2 + 0.5, 400))
 
 
 @pytest.mark.parametrize("kind", ["folder", "zip"])

@@ -57,8 +57,11 @@ def check_units(units: str) -> str:
     raise InputError(f"unknown SAR units {units!r}; expected one of {', '.join(UNITS)}")
 
 
-def dn_to_sigma0(dn: np.ndarray, calibration: float = DEFAULT_CALIBRATION) -> np.ndarray:
-    """σ0 = DN² / A² (Sentinel-1 GRD calibration with a constant A). DN 0 is nodata → NaN.
+def dn_to_sigma0(
+    dn: np.ndarray, calibration: float | np.ndarray = DEFAULT_CALIBRATION
+) -> np.ndarray:
+    """σ0 = DN² / A² (Sentinel-1 GRD calibration). DN 0 is nodata → NaN. A is a constant or, from
+    a product's LUT (`mscam.sar.calibration`), an array that broadcasts against ``dn``.
 
     >>> float(dn_to_sigma0(np.array([600.0]))[0])
     1.0
@@ -68,7 +71,9 @@ def dn_to_sigma0(dn: np.ndarray, calibration: float = DEFAULT_CALIBRATION) -> np
     return np.where(dn == 0, np.nan, sigma0)
 
 
-def sigma0_to_dn(sigma0: np.ndarray, calibration: float = DEFAULT_CALIBRATION) -> np.ndarray:
+def sigma0_to_dn(
+    sigma0: np.ndarray, calibration: float | np.ndarray = DEFAULT_CALIBRATION
+) -> np.ndarray:
     """DN = A·sqrt(σ0), rounded into 1…65535 (0 is reserved for nodata, and NaN maps to it)."""
     sigma0 = np.asarray(sigma0, dtype=np.float64)
     dn = np.rint(calibration * np.sqrt(np.clip(np.nan_to_num(sigma0, nan=0.0), 0.0, None)))
@@ -107,7 +112,7 @@ def to_model_units(
     from_units: str,
     to_units: str,
     *,
-    calibration: float = DEFAULT_CALIBRATION,
+    calibration: float | np.ndarray = DEFAULT_CALIBRATION,
     nodata: float | None = None,
 ) -> np.ndarray:
     """Convert ``array`` between any two of :data:`UNITS`, returning float32 with NaN for nodata.

@@ -3,7 +3,9 @@
 The band roles and units of the raster are detected by the documented rules of
 `mscam.sar.units` (or given by the user), the bands the model needs are picked by role, converted
 to the card's units and preprocessed as the card says. Nodata (declared, NaN, DN 0) stays NaN, and
-`read` returns where every band the model uses has data.
+`read` returns where every band the model uses has data. DN become σ0 = DN²/A² with the
+product's own sigmaNought LUT for a Sentinel-1 SAFE product (`mscam.scene.safe`), else with the
+constant A of `mscam.sar.units`.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from mscam.errors import InputError
 from mscam.models import ModelCard
 from mscam.models.select import match_roles
 from mscam.sar.units import (
+    DEFAULT_CALIBRATION,
     db_window,
     detect_band_roles,
     detect_units,
     labelled_band_roles,
     to_model_units,
 )
+from mscam.scene.safe import sentinel1_calibration
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +111,11 @@ class ScenePreprocessor:
             for i in self.band_indices
         ]
         self.nodata = [info.nodata[i] for i in self.band_indices]
+        #: Per used band: the product's calibration LUT for DN (a SAFE product), else None.
+        self.calibrations = [
+            sentinel1_calibration(reader, i + 1) if unit == "DN" else None
+            for i, unit in zip(self.band_indices, self.units)
+        ]
         kind = card.preprocessing.get("type")
         if kind not in ("db_window", "none"):
             raise InputError(f"unknown preprocessing {kind!r} in the model card")
@@ -119,7 +128,13 @@ class ScenePreprocessor:
         raw = self.reader.read(x0, y0, width, height, bands=[i + 1 for i in self.band_indices])
         channels = np.stack(
             [
-                to_model_units(raw[k], self.units[k], self.card.input_units, nodata=self.nodata[k])
+                to_model_units(
+                    raw[k],
+                    self.units[k],
+                    self.card.input_units,
+                    calibration=self._calibration(k, x0, y0, width, height),
+                    nodata=self.nodata[k],
+                )
                 for k in range(len(self.band_indices))
             ]
         )
@@ -127,3 +142,12 @@ class ScenePreprocessor:
         if self.windows:
             channels = db_window(channels, self.windows)
         return channels, valid
+
+    def _calibration(self, k: int, x0: int, y0: int, width: int, height: int):
+        """A for the `k`-th used band over a window: the LUT's (on the grid being read, which is
+        the input's or a working grid of the same footprint), or the constant."""
+        lut = self.calibrations[k]
+        if lut is None:
+            return DEFAULT_CALIBRATION
+        info = self.reader.info
+        return lut.at(x0, y0, width, height, grid=(info.width, info.height))
