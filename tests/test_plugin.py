@@ -192,6 +192,23 @@ def test_provider_lists_its_algorithms_with_the_public_parameter_names(plugin):
     assert profiles.options() == list(PROFILES) == list(PROFILE_NAMES)
 
 
+def test_every_algorithm_has_tags_a_short_description_and_a_help_link(plugin):
+    repository = next(
+        line.split("=", 1)[1].strip()
+        for line in (ROOT / "metadata.txt").read_text().splitlines()
+        if line.startswith("repository=")
+    )
+    provider = QgsApplication.processingRegistry().providerById("mscam")
+    for algorithm in provider.algorithms():
+        assert algorithm.helpUrl() == f"{repository}#qgis"
+        assert f'href="{algorithm.helpUrl()}"' in algorithm.shortHelpString()
+        short = algorithm.shortDescription()
+        assert short and "\n" not in short and len(short) < 100, algorithm.id()
+        tags = algorithm.tags()
+        assert {"sar", "mscam"} <= set(tags) and len(tags) == len(set(tags)), algorithm.id()
+    assert "heatmap" in QgsApplication.processingRegistry().algorithmById("mscam:explain").tags()
+
+
 # -- the algorithms -------------------------------------------------------------------------------
 
 
@@ -238,6 +255,8 @@ def test_explain_in_a_project_loads_styled_layers_in_a_run_group(
     assert boxes.labelsEnabled() and "score" in boxes.labeling().settings().fieldName
     assert "ship boxes" in boxes.name() and "heatmap" in heat.name()
 
+    assert groups[0].customProperty("mscam/run") == groups[0].name()
+
     # boxes localized again land in the group of the heatmap they come from
     processing.runAndLoadResults(
         "mscam:localize",
@@ -246,6 +265,26 @@ def test_explain_in_a_project_loads_styled_layers_in_a_run_group(
     again = next(node.layer() for node in groups[0].findLayers())
     assert again.source().startswith(str(tmp_path / "again.gpkg")) and again.featureCount() == 2
     assert again.name() == "ship boxes ≥ 0.90" and again.labelsEnabled()
+
+    # the same run again (same method, scene and likely the same second): a group of its own, on
+    # top, the older one collapsed; boxes above the heatmap
+    processing.runAndLoadResults(
+        "mscam:explain",
+        explain_parameters(
+            scene,
+            model_card,
+            tmp_path,
+            METHOD="grad-cam",
+            HEATMAP="TEMPORARY_OUTPUT",
+            BOXES="TEMPORARY_OUTPUT",
+        ),
+    )
+    root = qgis_new_project.layerTreeRoot()
+    runs = [g for g in root.children() if isinstance(g, QgsLayerTreeGroup)]
+    assert len(runs) == 2 and runs[1] is groups[0] and not runs[1].isExpanded()
+    assert runs[0].name() != runs[1].name() and runs[0].name().startswith("MS-CAM grad-cam")
+    roles = [node.layer().customProperty("mscam/role") for node in runs[0].findLayers()]
+    assert roles == ["boxes", "heatmap"]
 
 
 def test_explain_runs_inside_a_processing_model(plugin, model_card, tmp_path):

@@ -37,6 +37,10 @@ __all__ = ["DEVICES", "METHOD_NAMES", "PROFILE_NAMES", "SETTINGS", "UNIT_NAMES"]
 #: The synthetic scene profiles (`mscam.sar.synth.PROFILES`).
 PROFILE_NAMES = ("calm", "rough", "coastal", "empty", "dense")
 ICON = Path(__file__).resolve().parent.parent / "icon.png"
+#: The plugin's manual: the README's QGIS section, at metadata.txt's `repository`.
+HELP_URL = "https://example.org/mscam#qgis"
+#: Tags every algorithm shares (the toolbox's search finds them).
+TAGS = ("sar", "radar", "mscam", "cam", "explainable ai", "xai", "cnn")
 #: Settings given as files, and the file filter or extension each takes.
 _FILES = {
     "model": {"fileFilter": "Model cards (*.json);;All files (*)"},
@@ -152,7 +156,11 @@ class MscamAlgorithm(QgsProcessingAlgorithm):
         return self.GROUP.lower()
 
     def shortHelpString(self) -> str:
-        return tr(self.HELP)
+        return tr(self.HELP) + f'<p><a href="{self.helpUrl()}">{tr("MS-CAM manual")}</a></p>'
+
+    def helpUrl(self) -> str:
+        """The README's QGIS section on the repository (metadata.txt's `repository`)."""
+        return HELP_URL
 
     def icon(self) -> QIcon:
         return QIcon(str(ICON))

@@ -14,6 +14,7 @@ from qgis.core import (
 
 from ..compat import ADVANCED_PARAMETER, first_available
 from .base import (
+    TAGS,
     MscamAlgorithm,
     engine_errors,
     progress_reporter,
@@ -76,6 +77,12 @@ class BatchAlgorithm(MscamAlgorithm):
     DISPLAY = "Explain many scenes (batch, Dask)"
     GROUP = "Explain"
     HELP = HELP
+
+    def shortDescription(self) -> str:
+        return tr("Explain many SAR scenes (here or on a Dask cluster): heatmaps, boxes, a summary")
+
+    def tags(self) -> list[str]:
+        return [*TAGS, *("batch", "explain", "heatmap", "boxes", "dask", "ship detection")]
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(

@@ -14,6 +14,7 @@ from qgis.core import (
 from ..compat import NUMBER_INTEGER, VECTOR_POLYGON
 from .base import (
     METHOD_NAMES,
+    TAGS,
     MscamAlgorithm,
     architecture_parameter,
     device_parameter,
@@ -52,6 +53,12 @@ class SanityAlgorithm(MscamAlgorithm):
     DISPLAY = "Sanity check (cascading randomisation)"
     GROUP = "Evaluate"
     HELP = HELP
+
+    def shortDescription(self) -> str:
+        return tr("Do the explanations depend on the model? Cascading randomisation of its layers")
+
+    def tags(self) -> list[str]:
+        return [*TAGS, *("sanity", "randomisation", "model", "evaluate", "trust")]
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterRasterLayer("INPUT", tr("Input SAR raster")))
