@@ -118,6 +118,13 @@ def test_qgis_process_lists_and_runs_explain(profile, tmp_path):
     assert gdal.OpenEx(str(boxes)).GetLayer(0).GetFeatureCount() == 1
 
 
+def test_qgis_process_help_gives_the_short_description_and_the_manual(profile):
+    done = qgis_process(profile, "help", "mscam:explain")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Where a CNN sees the target class (ships) in a SAR scene" in done.stdout
+    assert 'href="https://example.org/mscam#qgis"' in done.stdout  # metadata.txt's repository
+
+
 def test_qgis_process_synthesizes_a_scene(profile, tmp_path):
     scene, truth = tmp_path / "calm.tif", tmp_path / "truth.gpkg"
     done = qgis_process(
