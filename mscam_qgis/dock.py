@@ -327,6 +327,9 @@ class MscamDock(DockForm, QgsDockWidget):
         if self._compare_dialog is not None:
             self._compare_dialog.close()
         project = QgsProject.instance()
-        project.layersAdded.disconnect(self.refresh_picker)
-        project.layersRemoved.disconnect(self.refresh_picker)
+        for signal in (project.layersAdded, project.layersRemoved):
+            try:
+                signal.disconnect(self.refresh_picker)
+            except TypeError:  # closed before
+                pass
         self.cancel()

@@ -214,6 +214,7 @@ def test_dock_outputs_where_the_analyst_says(
     assert wait_for(dock.runFinished)[0], dock.status.text()
     assert dock.run_files.heatmap == str(tmp_path / "mine.tif")
     dock.close_tools()
+    dock.close_tools()  # closing twice (the plugin unloading after) is harmless
 
 
 def test_dock_cancel_is_information_not_an_error(
@@ -281,7 +282,7 @@ def test_the_raster_picker_leaves_out_the_plugins_heatmaps(
 
 
 def test_units_choices_are_the_engines():
-    from mscam.sar.units import UNITS
+    from mscam.radiometry.units import UNITS
 
     from mscam_qgis.dock_form import UNIT_CHOICES
 
