@@ -95,11 +95,11 @@ def band_sample(layer, band: int) -> tuple[np.ndarray, str, str]:
 
 
 def guess_units(values: np.ndarray, data_type: str, labels: str) -> str:
-    """The band's units by the engine's rules (`mscam.sar.units.detect_units`) when the engine
-    imports, else by its main ones: a unit word in the labels, integers are DN, mostly negative
-    floats are dB, other floats linear σ0."""
+    """The band's units by the engine's rules (`mscam.radiometry.units.detect_units`) when the
+    engine imports, else by its main ones: a unit word in the labels, integers are DN, mostly
+    negative floats are dB, other floats linear σ0."""
     try:
-        from mscam.sar.units import detect_units
+        from mscam.radiometry.units import detect_units
 
         dtype = {"Byte": "uint8", "UInt16": "uint16", "Int16": "int16", "UInt32": "uint32"}
         dtype.update({"Int32": "int32", "Float64": "float64"})

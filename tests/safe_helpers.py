@@ -26,7 +26,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-from mscam.sar.units import db_to_linear, sigma0_to_dn
+from mscam.radiometry.units import db_to_linear, sigma0_to_dn
 
 PRODUCT = "S1A_IW_GRDH_1SDV_20240101T000000_20240101T000025_051000_062A00_ABCD.SAFE"
 STEM = "s1a-iw-grd-vv-20240101t000000-20240101t000025-051000-062a00-001"

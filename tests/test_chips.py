@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from mscam.errors import InputError
+from mscam.radiometry.units import db_to_linear, linear_to_db
 from mscam.sar.chips import CHIP_CLASSES, FAMILIES, ChipSet, build_chips
 from mscam.sar.synth import synthesize_scene
-from mscam.sar.units import db_to_linear, linear_to_db
 
 SIZE = 64
 

@@ -25,7 +25,7 @@ from mscam.cli import main
 from mscam.errors import InputError, ModelError, OutputError
 from mscam.models import ModelCard, load_model, save_model
 from mscam.models.loading import _import_user_file
-from mscam.sar.units import db_to_linear, detect_units
+from mscam.radiometry.units import db_to_linear, detect_units
 from mscam.scene.outputs import StagedOutputs, input_files, remove_stale_scratch, scratch_path
 from mscam.scene.pipeline import SceneSettings, explain_scene
 from mscam.scene.raster import RasterReader, write_geotiff

@@ -21,9 +21,9 @@ import pytest
 from mscam.cli import main
 from mscam.models import ModelCard
 from mscam.models.select import SINGLE_POL_CARD_PATH
-from mscam.sar.calibration import parse_calibration
+from mscam.radiometry.calibration import parse_calibration
+from mscam.radiometry.units import db_window
 from mscam.sar.synth import synthesize_scene
-from mscam.sar.units import db_window
 from mscam.scene.preprocess import ScenePreprocessor
 from mscam.scene.raster import RasterReader, write_geotiff
 from osgeo import gdal, ogr, osr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from mscam.errors import InputError
-from mscam.sar.units import (
+from mscam.radiometry.units import (
     UNITS,
     amplitude_to_sigma0,
     check_units,

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 from mscam.errors import InputError
+from mscam.radiometry.units import db_to_linear, linear_to_db
 from mscam.sar.chips import FAMILIES, build_chips
 from mscam.sar.synth import (
     polarisation_ratio_db,
@@ -15,7 +16,6 @@ from mscam.sar.synth import (
     synthesize_scene,
 )
 from mscam.sar.targets import render_ship
-from mscam.sar.units import db_to_linear, linear_to_db
 
 #: Open sea with a constant wind and nothing on it but what a test asks for.
 PLAIN_SEA = scene_profile(
@@ -181,8 +181,8 @@ def test_bad_world_arguments() -> None:
 
 def test_hh_scene_file_says_hh_and_hv(tmp_path) -> None:
     pytest.importorskip("osgeo")
+    from mscam.radiometry.units import detect_band_roles
     from mscam.sar.synth_io import write_scene
-    from mscam.sar.units import detect_band_roles
     from mscam.scene.raster import open_raster_info
 
     scene = synthesize_scene(96, "dense", seed=1, polarisation="HH", pixel_spacing=8.0)

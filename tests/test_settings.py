@@ -16,7 +16,7 @@ import pytest
 from mscam.cli import build_parser, main
 from mscam.cli.explain import scene_settings
 from mscam.errors import InputError
-from mscam.sar.units import UNITS
+from mscam.radiometry.units import UNITS
 from mscam.scene.pipeline import MAX_OVERLAP, SceneSettings
 from mscam.scene.settings import (
     DETECT,

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mscam.errors import InputError
+from mscam.radiometry.units import db_to_linear, detect_units, linear_to_db, to_model_units
 from mscam.sar.synth import (
     LOOKS,
     PROFILES,
@@ -18,7 +19,6 @@ from mscam.sar.synth import (
     scene_profile,
     synthesize_scene,
 )
-from mscam.sar.units import db_to_linear, detect_units, linear_to_db, to_model_units
 
 #: A sea with nothing but a constant mean, the noise floor and speckle: its ENL must be L.
 HOMOGENEOUS_SEA = scene_profile(

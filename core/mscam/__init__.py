@@ -15,7 +15,7 @@ Only torch and numpy are needed to import this package; GDAL is imported lazily 
 vector I/O of the scene pipeline.
 """
 
-__version__ = "0.1.0"
+from mscam._version import __version__
 
 __all__ = ["METHODS", "CAMOutput", "__version__", "create_explainer", "explain"]
 

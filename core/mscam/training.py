@@ -36,7 +36,7 @@ from mscam.errors import InputError
 from mscam.models.architectures import DEFAULT_TARGET_LAYERS, build_architecture
 from mscam.models.card import ModelCard
 from mscam.models.loading import save_model
-from mscam.sar.units import DB_WINDOWS
+from mscam.radiometry.units import DB_WINDOWS
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from mscam import __version__
+from mscam._version import __version__
 from mscam.errors import MscamError, Terminated
 
 log = logging.getLogger("mscam")

@@ -88,7 +88,8 @@ class ModelChoice:
 
 def choose_bundled_model(roles: Sequence[str]) -> ModelChoice:
     """The bundled model for a scene whose bands have polarisation ``roles`` (as
-    :func:`mscam.sar.units.detect_band_roles` returns them); ``InputError`` when none fits."""
+    :func:`mscam.radiometry.units.detect_band_roles` returns them); ``InputError`` when none
+    fits."""
     upper = [role.upper() for role in roles]
     co = [role for role in upper if role in CO_POL]
     cross = [role for role in upper if role in CROSS_POL]
@@ -116,7 +117,7 @@ def bundled_model_for(info, bands: Sequence[str] | None = None) -> ModelChoice:
     metadata), its roles detected as the preprocessing detects them (``bands`` overrides), and
     the choice logged so the user sees which model runs."""
     # Imported here: the models package stays importable without the SAR package.
-    from mscam.sar.units import detect_band_roles
+    from mscam.radiometry.units import detect_band_roles
 
     roles = detect_band_roles(
         info.band_count, descriptions=info.descriptions, metadata=info.metadata, override=bands

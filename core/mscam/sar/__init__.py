@@ -8,12 +8,7 @@ Pure numpy except :func:`write_scene` and :func:`quicklook_png`, which write thr
 (imported only when they run).
 """
 
-from mscam.sar.chips import CHIP_CLASSES, FAMILIES, TILE_FAMILIES, ChipSet, build_chips, scene_tiles
-from mscam.sar.profiles import PROFILES, SceneProfile, scene_profile
-from mscam.sar.quicklook import quicklook_png
-from mscam.sar.synth import POLARISATIONS, SyntheticScene, synthesize_scene
-from mscam.sar.synth_io import write_scene
-from mscam.sar.units import (
+from mscam.radiometry.units import (
     DB_WINDOWS,
     DEFAULT_CALIBRATION,
     ROLES,
@@ -30,6 +25,11 @@ from mscam.sar.units import (
     to_model_units,
     windows_for_roles,
 )
+from mscam.sar.chips import CHIP_CLASSES, FAMILIES, TILE_FAMILIES, ChipSet, build_chips, scene_tiles
+from mscam.sar.profiles import PROFILES, SceneProfile, scene_profile
+from mscam.sar.quicklook import quicklook_png
+from mscam.sar.synth import POLARISATIONS, SyntheticScene, synthesize_scene
+from mscam.sar.synth_io import write_scene
 
 __all__ = [
     "CHIP_CLASSES",

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from mscam.radiometry.units import linear_to_db
 from mscam.sar.background import Background
 from mscam.sar.profiles import PIXEL_M, SceneProfile
 from mscam.sar.targets import (
@@ -24,7 +25,6 @@ from mscam.sar.targets import (
     render_structure,
     splat_points,
 )
-from mscam.sar.units import linear_to_db
 
 #: Azimuth ambiguities sit this far from their source (metres): λ·R·PRF / (2·V) for IW.
 GHOST_OFFSET_M = (4200.0, 6200.0)

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from mscam.errors import InputError
+from mscam.radiometry.units import linear_to_db
 from mscam.sar.background import Background, make_background
 from mscam.sar.fields import speckle
 from mscam.sar.placement import (
@@ -38,7 +39,6 @@ from mscam.sar.placement import (
 )
 from mscam.sar.profiles import PIXEL_M, PROFILES, SceneProfile, resolve_profile, scene_profile
 from mscam.sar.targets import ghost_of, splat_points
-from mscam.sar.units import linear_to_db
 
 __all__ = [
     "LOOKS",

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from mscam.errors import InputError
+from mscam.radiometry.units import DEFAULT_CALIBRATION, db_to_linear, sigma0_to_dn
 from mscam.sar.synth import SyntheticScene
-from mscam.sar.units import DEFAULT_CALIBRATION, db_to_linear, sigma0_to_dn
 from mscam.scene.raster import GCP, PathLike, crs_to_wkt, write_geotiff
 from mscam.scene.vector import write_boxes
 

@@ -113,7 +113,7 @@ class CoPolarisedImage:
             raise
 
     def _detect(self, units: str | None, bands: tuple[str, ...] | None) -> None:
-        from mscam.sar.units import detect_band_roles, detect_units
+        from mscam.radiometry.units import detect_band_roles, detect_units
         from mscam.scene.preprocess import sample_windows
 
         info = self.reader.info
@@ -148,7 +148,7 @@ class CoPolarisedImage:
         return self.reader.info.height, self.reader.info.width
 
     def read_db(self, x0: int, y0: int, width: int, height: int) -> np.ndarray:
-        from mscam.sar.units import to_model_units
+        from mscam.radiometry.units import to_model_units
 
         raw = self.reader.read(x0, y0, width, height, bands=[self.band + 1])[0]
         return to_model_units(raw, self.units, "dB", nodata=self.nodata)

@@ -127,7 +127,7 @@ def input_files(path: PathLike, _depth: int = 0, _seen: set[str] | None = None) 
     local = archive_file(name) if name.startswith("/vsi") else name
     if local is not None and os.path.exists(local):
         found.add(os.path.realpath(local))
-    from mscam.scene.raster import using_gdal
+    from mscam.scene.gdalenv import using_gdal
 
     try:
         with using_gdal() as gdal:

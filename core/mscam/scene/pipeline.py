@@ -31,7 +31,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from mscam import __version__
+from mscam._version import __version__
 from mscam.cam import create_explainer
 from mscam.errors import Cancelled, InputError, ModelError
 from mscam.models import LoadedModel, load_model

@@ -1,11 +1,11 @@
 """From a scene's bands to what the model card asks for: band selection, units, dB windows.
 
 The band roles and units of the raster are detected by the documented rules of
-`mscam.sar.units` (or given by the user), the bands the model needs are picked by role, converted
-to the card's units and preprocessed as the card says. Nodata (declared, NaN, DN 0) stays NaN, and
-`read` returns where every band the model uses has data. DN become σ0 = DN²/A² with the
-product's own sigmaNought LUT for a Sentinel-1 SAFE product (`mscam.scene.safe`), else with the
-constant A of `mscam.sar.units`.
+`mscam.radiometry.units` (or given by the user), the bands the model needs are picked by role,
+converted to the card's units and preprocessed as the card says. Nodata (declared, NaN, DN 0)
+stays NaN, and `read` returns where every band the model uses has data. DN become σ0 = DN²/A²
+with the product's own sigmaNought LUT for a Sentinel-1 SAFE product (`mscam.scene.safe`), else
+with the constant A of `mscam.radiometry.units`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 from mscam.errors import InputError
 from mscam.models import ModelCard
 from mscam.models.select import match_roles
-from mscam.sar.units import (
+from mscam.radiometry.units import (
     DEFAULT_CALIBRATION,
     db_window,
     detect_band_roles,

@@ -4,9 +4,9 @@ GDAL opens a product by its ``manifest.safe``, its folder or its zip (``/vsizip/
 are the measurement files' UInt16 DN, each with ``POLARIZATION`` and ``SWATH`` metadata, and its
 file list names every annotation. For a band read as DN, `sentinel1_calibration` finds the
 calibration annotation of the band's polarisation and swath in that list and reads its
-sigmaNought LUT (:mod:`mscam.sar.calibration`), so σ0 = DN²/A² uses the product's own A.
+sigmaNought LUT (:mod:`mscam.radiometry.calibration`), so σ0 = DN²/A² uses the product's own A.
 Any other raster, or a product whose calibration cannot be read, gets None (and a warning for
-the latter): the preprocessing then uses the constant A of :mod:`mscam.sar.units`.
+the latter): the preprocessing then uses the constant A of :mod:`mscam.radiometry.units`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import logging
 import os
 
 from mscam.errors import InputError
-from mscam.sar.calibration import MAX_XML_BYTES, CalibrationLut, parse_calibration
+from mscam.radiometry.calibration import MAX_XML_BYTES, CalibrationLut, parse_calibration
 from mscam.scene.raster import RasterReader, using_gdal
 
 log = logging.getLogger(__name__)

@@ -38,7 +38,7 @@ METHOD_NAMES: tuple[str, ...] = (
 )
 #: The devices offered by name; `cuda:N` is accepted too (`resolve_device`).
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
-#: The input units (`mscam.sar.units.UNITS`, in its order); matched without regard to case.
+#: The input units (`mscam.radiometry.units.UNITS`, in its order); matched without regard to case.
 UNIT_NAMES: tuple[str, ...] = ("DN", "linear", "amplitude", "dB")
 #: The Processing (and dock) value for "detect the units from the raster".
 DETECT = "detect"

@@ -4,7 +4,7 @@ A GRD product's ``annotation/calibration/calibration-*.xml`` gives A at a sparse
 ``calibrationVector`` per few hundred lines, each with A at a list of pixels. Between them A is
 bilinear in line and pixel (ESA's Sentinel-1 radiometric calibration note, and GDAL's calibrated
 SAFE bands). A varies across the swath by about 1.5 dB, so one constant
-(:data:`mscam.sar.units.DEFAULT_CALIBRATION`) is only right on average.
+(:data:`mscam.radiometry.units.DEFAULT_CALIBRATION`) is only right on average.
 
 Pure numpy and the standard library; finding and reading the file of a product is
 :mod:`mscam.scene.safe`'s part.

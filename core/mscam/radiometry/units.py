@@ -61,7 +61,7 @@ def dn_to_sigma0(
     dn: np.ndarray, calibration: float | np.ndarray = DEFAULT_CALIBRATION
 ) -> np.ndarray:
     """σ0 = DN² / A² (Sentinel-1 GRD calibration). DN 0 is nodata → NaN. A is a constant or, from
-    a product's LUT (`mscam.sar.calibration`), an array that broadcasts against ``dn``.
+    a product's LUT (`mscam.radiometry.calibration`), an array that broadcasts against ``dn``.
 
     >>> float(dn_to_sigma0(np.array([600.0]))[0])
     1.0

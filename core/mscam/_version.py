@@ -1,0 +1,3 @@
+"""The version of mscam (one place: the package, pyproject and the plugin read it)."""
+
+__version__ = "0.1.0"
