@@ -519,6 +519,23 @@ def test_compare_without_a_model_takes_the_single_pol_model_on_a_vv_only_scene(t
     assert sum(result.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
 
 
+def test_compare_on_a_raster_without_georeferencing_takes_qgis_canvas_coordinates(
+    tmp_path, model_card
+):
+    from mscam_qgis.compare import compare_methods
+
+    path = write_scene(tmp_path / "plain.tif", sea_scene(targets=TARGETS), geotransform=None)
+    layer = QgsRasterLayer(str(path), "plain")
+    extent = layer.extent()  # QGIS puts pixel (col, row) at (col, -row)
+    assert (extent.yMinimum(), extent.yMaximum()) == (-layer.height(), 0)
+    x0, y0, x1, y1 = TARGETS[0]
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    result = compare_methods(str(path), cx, -cy, str(model_card), architecture_file=str(ARCH_FILE))
+    wx, wy, w, h = result.window
+    assert wx <= cx < wx + w and wy <= cy < wy + h
+    assert result.probabilities["ship"] > 0.9
+
+
 def test_compare_outside_the_raster_is_an_input_error(scene, model_card):
     from mscam.errors import InputError
 
