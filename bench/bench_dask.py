@@ -97,11 +97,12 @@ def child(config: dict[str, Any]) -> dict[str, Any]:
             tiles, hot, boxes = tiles + result.tiles, hot + result.hot_tiles, boxes + result.n_boxes
         record.update(seconds=time.perf_counter() - start, worker_peak_mib=[])
     else:
-        from mscam.scene.distributed import dask_client, explain_scene_distributed, run_batch
+        from mscam.scene.batch import run_batch
+        from mscam.scene.distributed import dask_client, explain_scene_distributed
 
         start = time.perf_counter()
         with dask_client(workers=config["workers"]) as client:
-            client.run(lambda: __import__("mscam.scene.distributed") and None)  # imports torch
+            client.run(lambda: __import__("mscam.scene.batch") and None)  # imports torch
             record["cluster_start_seconds"] = round(time.perf_counter() - start, 1)
             start = time.perf_counter()
             if config["kind"] == "scene":

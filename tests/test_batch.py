@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from mscam.cli import main
 from mscam.errors import InputError
-from mscam.scene.distributed import dask_client, expand_inputs, run_batch
+from mscam.scene.batch import expand_inputs, run_batch
+from mscam.scene.distributed import dask_client
 from mscam.scene.pipeline import SceneSettings, explain_scene
 from mscam.scene.raster import read_window
 from mscam.scene.vector import read_boxes, read_crs

@@ -101,7 +101,8 @@ class BatchAlgorithm(MscamAlgorithm):
         folder = self.parameterAsString(parameters, "OUTPUT", context)
         scheduler = self.parameterAsString(parameters, "SCHEDULER", context).strip() or None
         with engine_errors():
-            from mscam.scene.distributed import dask_client, run_batch
+            from mscam.scene.batch import run_batch
+            from mscam.scene.distributed import dask_client
             from mscam.scene.pipeline import SceneSettings
 
             settings = SceneSettings(**scene_values(self, parameters, context, SCENE_OPTIONS))

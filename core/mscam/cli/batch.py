@@ -35,7 +35,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mscam.scene.distributed import dask_client, expand_inputs, run_batch
+    from mscam.scene.batch import expand_inputs, run_batch
+    from mscam.scene.distributed import dask_client
 
     settings = scene_settings(args)
     expand_inputs(args.inputs)  # a name that matches nothing fails before a cluster starts
