@@ -13,8 +13,9 @@ from mscam.scene.boxes import write_scene_boxes
 from mscam.scene.cfar import clutter_threshold_db
 from mscam.scene.heatmap_writer import HEATMAP_NODATA
 from mscam.scene.hull import label_components
-from mscam.scene.localize import Peak, area_windows, find_boxes, grow_peaks
+from mscam.scene.localize import Peak, find_boxes, grow_peaks
 from mscam.scene.raster import write_geotiff
+from mscam.scene.regions import area_windows
 from mscam.scene.vector import read_boxes
 
 UTM = (500000.0, 10.0, 0.0, 6000000.0, 0.0, -10.0)

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 from mscam.errors import Cancelled, InputError, OutputError
-from mscam.scene.localize import _Region, merge_regions
 from mscam.scene.mosaic import BlendBlock, StreamingMosaic, blend_window
 from mscam.scene.pipeline import SceneJob, SceneSettings, explain_scene, write_scene_boxes
 from mscam.scene.raster import GCP, open_raster_info
+from mscam.scene.regions import _Region, merge_regions
 from mscam.scene.tiling import TileGrid
 from mscam.scene.vector import read_boxes
 from scene_helpers import ARCH_FILE, UTM, bright_card, sea_scene, write_scene
