@@ -104,7 +104,7 @@ class SanityAlgorithm(MscamAlgorithm):
         truth = None if truth_layer is None else vector_path(truth_layer, "TRUTH")[0]
         folder = self.parameterAsString(parameters, "OUTPUT", context)
         with engine_errors():
-            from mscam.eval.sanity import scene_sanity
+            from mscam.eval.sanity_scene import scene_sanity
 
             result = scene_sanity(
                 scene,

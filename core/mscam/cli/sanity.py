@@ -46,7 +46,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mscam.cli.explain import stderr_progress
-    from mscam.eval.sanity import scene_sanity
+    from mscam.eval.sanity_scene import scene_sanity
 
     result = scene_sanity(
         args.input,

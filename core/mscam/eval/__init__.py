@@ -6,7 +6,9 @@
   occlusion / conservation (torch, batched, on the model's device).
 - :mod:`mscam.eval.scene`: a heatmap GeoTIFF against truth boxes in a GeoPackage (GDAL, lazily).
 - :mod:`mscam.eval.sanity`: sanity controls (cascading model-parameter randomisation, Spearman
-  against the trained maps, the image-only and element-wise-weight controls; `mscam sanity`).
+  against the trained maps, the image-only and element-wise-weight controls).
+- :mod:`mscam.eval.sanity_scene`: the sanity check on a scene's hottest tiles and its figure
+  (`mscam sanity`).
 
 >>> import numpy as np
 >>> from mscam.eval import box_iou
@@ -40,9 +42,9 @@ from mscam.eval.sanity import (
     image_gated_gradcam,
     image_only,
     sanity_check,
-    scene_sanity,
     spearman,
 )
+from mscam.eval.sanity_scene import scene_sanity
 from mscam.eval.scene import (
     DEFAULT_THRESHOLDS,
     detection_scores,
