@@ -39,7 +39,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mscam.scene.api import redraw_boxes
+    from mscam.scene.api import redraw_boxes, run_threshold
+    from mscam.scene.heatmap_writer import heatmap_tags
 
     n = redraw_boxes(
         args.heatmap,
@@ -51,7 +52,12 @@ def run(args: argparse.Namespace) -> int:
         merge_gap=args.merge_gap,
         target_class=args.target_class,
     )
-    threshold = "the run's threshold" if args.threshold is None else f"threshold {args.threshold}"
+    if args.threshold is None:
+        tags = heatmap_tags(args.heatmap)
+        whose = "the run's" if "threshold" in tags else "the default: the heatmap does not say"
+        threshold = f"threshold {run_threshold(tags)} ({whose})"
+    else:
+        threshold = f"threshold {args.threshold}"
     fit = "fitted to the scene's ships" if args.scene else "heat regions only: no --scene"
     print(f"boxes: {args.boxes} ({n} boxes at {threshold}; {fit})")
     return 0

@@ -60,7 +60,7 @@ def redraw_boxes(
         )
     check_outputs({"boxes": boxes}, [heatmap, scene])
     if threshold is None:
-        threshold = _tag_number(tags, "threshold", float, FALLBACK_THRESHOLD)
+        threshold = run_threshold(tags)
     if not 0.0 < threshold <= 1.0:
         raise InputError(f"threshold must be in (0, 1], got {threshold}")
     if merge_gap is None:
@@ -88,6 +88,11 @@ def redraw_boxes(
         bands=bands,
         hot_reach=reach,
     )
+
+
+def run_threshold(tags: dict[str, str]) -> float:
+    """The threshold a heatmap's run drew its boxes at (its tags; older heatmaps: the default)."""
+    return _tag_number(tags, "threshold", float, FALLBACK_THRESHOLD)
 
 
 def _tag_number(tags: dict[str, str], key: str, kind: type, fallback: float | int):
