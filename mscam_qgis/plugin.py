@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from qgis.core import QgsApplication
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QIcon
@@ -62,6 +64,11 @@ class MscamPlugin:
         AboutDialog(self.iface.mainWindow()).exec()
 
     def unload(self) -> None:
+        # Windows explained in this process keep a job (model, open GDAL datasets) cached: drop
+        # it before QGIS tears GDAL down at exit.
+        pipeline = sys.modules.get("mscam.scene.pipeline")
+        if pipeline is not None:
+            pipeline.release_cached_jobs()
         if self.provider is not None:
             QgsApplication.processingRegistry().removeProvider(self.provider)
             self.provider = None

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 from torch import nn
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _release_gdal_before_qgis_exits(qgis_app):
+    """pytest-qgis calls exitQgis (GDAL's teardown) when `qgis_app` ends; this fixture ends
+    first and drops the engine's cached scene jobs, as the plugin does on unload (a GDAL dataset
+    freed after that teardown segfaults the interpreter at exit)."""
+    yield
+    pipeline = sys.modules.get("mscam.scene.pipeline")
+    if pipeline is not None:
+        pipeline.release_cached_jobs()
 
 
 class SplitNet(nn.Module):

@@ -16,7 +16,9 @@ single-machine loop over windows.
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures
+import gc
 import logging
 import os
 import time
@@ -307,6 +309,19 @@ class SceneJob:
 def scene_job(scene: str, settings: SceneSettings) -> SceneJob:
     """One `SceneJob` per (scene, settings) and process, so windows share the loaded model."""
     return SceneJob(scene, settings)
+
+
+def release_cached_jobs() -> None:
+    """Drop the cached `SceneJob`s (their models and open GDAL datasets) now.
+
+    A host that tears GDAL down before Python's last garbage collection (QGIS's `exitQgis`) must
+    call this first: a dataset freed after GDAL's teardown is a segfault at exit. The QGIS plugin
+    does on unload; plain Python does at exit (atexit)."""
+    scene_job.cache_clear()
+    gc.collect()
+
+
+atexit.register(release_cached_jobs)
 
 
 def process_window(scene: str, window: TileWindow, settings: SceneSettings) -> WindowResult:
