@@ -10,8 +10,9 @@ import os
 import pickle
 import shlex
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import torch

@@ -10,10 +10,9 @@ and lists its algorithms without torch.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
 
 from mscam.scene.settings import DEVICES, METHOD_NAMES, SETTINGS, UNIT_NAMES, split_bands
 from qgis.core import (

@@ -17,18 +17,18 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Union
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from mscam.cam.ops import minmax, resize
 
-Targets = Union[None, int, Sequence[int], Tensor]
-LayerSpec = Union[None, str, nn.Module]
+Targets = None | int | Sequence[int] | Tensor
+LayerSpec = None | str | nn.Module
 
 # Intermediate tensors of the post-processing are bounded to about this many elements (128 MiB
 # in float32); methods chunk over channels to stay below it.

@@ -9,8 +9,8 @@ has: `match_size` is at most `MAX_MATCH_SIDE` a side (100000 would be a 40 GB ma
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
-from typing import Any, Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from mscam.errors import InputError
 

@@ -3,8 +3,6 @@ MS-CAM shares with it."""
 
 from __future__ import annotations
 
-from typing import Union
-
 import torch
 from torch import Tensor, nn
 
@@ -12,7 +10,7 @@ from mscam.cam.base import DEFAULT_MAX_ELEMENTS, BaseCAM, LayerSpec
 from mscam.cam.ops import channel_range, minmax, resize
 from mscam.cam.weights import channel_weight as weight_function
 
-MatchSize = Union[None, int, tuple[int, int]]
+MatchSize = None | int | tuple[int, int]
 
 
 def matching_image(x: Tensor, size: tuple[int, int]) -> Tensor:

@@ -6,7 +6,7 @@ XGrad-CAM) and by Self-Matching CAM and MS-CAM, which take any of them as an opt
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

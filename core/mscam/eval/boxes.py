@@ -17,12 +17,11 @@ The components are labelled in numpy (no SciPy, no OpenCV), which suits chip-siz
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Union
 
 import numpy as np
 
 #: (k, 4) inclusive pixel boxes, or anything ``np.asarray`` turns into one.
-BoxArray = Union[np.ndarray, Sequence[Sequence[int]]]
+BoxArray = np.ndarray | Sequence[Sequence[int]]
 
 # Forward neighbour offsets (row, col) of the 8-neighbourhood: each pair of neighbours once.
 _NEIGHBOURS = ((0, 1), (1, -1), (1, 0), (1, 1))

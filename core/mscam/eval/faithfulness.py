@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -40,7 +40,7 @@ from mscam.cam.base import Targets, check_targets, eval_mode, model_device, reso
 
 #: What replaces removed pixels: a name ("mean", "zero", "blur"), a constant, one constant per
 #: channel, or a tensor broadcastable to the input.
-BaselineSpec = Union[str, float, Sequence[float], Tensor]
+BaselineSpec = str | float | Sequence[float] | Tensor
 
 #: Self-Matching CAM's level: the pixels with map ≥ 0.8 are the explanation's evidence.
 EVIDENCE_LEVEL = 0.8

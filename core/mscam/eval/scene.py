@@ -34,7 +34,7 @@ import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -54,7 +54,7 @@ CRITERIA = {
     "hit": "the predicted box contains the truth box centre",
 }
 
-PathLike = Union[str, Path]
+PathLike = str | Path
 
 
 def greedy_match(allowed: np.ndarray, quality: np.ndarray, scores: np.ndarray) -> int:

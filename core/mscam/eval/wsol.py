@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,7 +39,7 @@ THRESHOLDS: np.ndarray = np.arange(100) / 100
 IOU_DELTAS_V2: tuple[float, ...] = (0.3, 0.5, 0.7)
 
 #: (N, H, W) maps as an array or tensor, or a sequence of 2-D maps (sizes may differ).
-Maps = Union[np.ndarray, torch.Tensor, Sequence[np.ndarray]]
+Maps = np.ndarray | torch.Tensor | Sequence[np.ndarray]
 #: Per image its ground-truth boxes: a (k, 4) array-like of inclusive pixel boxes (k ≥ 0).
 GroundTruth = Sequence[BoxArray]
 

@@ -15,7 +15,8 @@ convolutional block an explanation should look at, resolvable with ``model.get_s
 
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn

@@ -28,9 +28,10 @@ import math
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable
+from typing import Any
 
 from mscam.errors import ModelError, OutputError
 from mscam.models.architectures import ARCHITECTURES

@@ -15,6 +15,7 @@ its own output would change.
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Iterable
 
 from torch import nn
@@ -54,7 +55,7 @@ def fold_batchnorm(model: nn.Module, keep: Iterable[str] = ()) -> nn.Module:
         pairs: list[tuple[str, str]] = []
         if isinstance(module, nn.Sequential):
             children = list(module._modules)
-            pairs = list(zip(children, children[1:]))
+            pairs = list(itertools.pairwise(children))
         pairs += list(KNOWN_PAIRS.get(type(module), ()))
         for conv_name, bn_name in pairs:
             conv, bn = getattr(module, conv_name, None), getattr(module, bn_name, None)

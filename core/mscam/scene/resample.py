@@ -28,11 +28,11 @@ import math
 import os
 import uuid
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
-from typing import Callable, TypeVar
+from typing import TypeVar
 from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
