@@ -284,6 +284,8 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def _duration(hours: float) -> str:
+    if hours * 60 < 1:
+        return f"{hours * 3600:.0f} s"
     return f"{hours * 60:.0f} min" if hours < 1 else f"{hours:,.1f} h"
 
 
