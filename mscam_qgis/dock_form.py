@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from mscam.scene.settings import DETECT
+from mscam.scene.settings import DETECT, SETTINGS
 from qgis.core import QgsProcessing, QgsProcessingOutputLayerDefinition, QgsProject
 from qgis.gui import QgsCollapsibleGroupBox, QgsFileWidget, QgsMapLayerComboBox
 from qgis.PyQt.QtCore import Qt, QTimer
@@ -72,14 +72,11 @@ class DockForm:
         self.target_class.setPlaceholderText("the model's target class")
         form.addRow("Target class", self.target_class)
         self.tile = QSpinBox()
-        self.tile.setRange(0, 4096)
+        self.tile.setRange(0, 4096)  # 0: the model's chip size; the engine refuses 1-7
         self.tile.setSingleStep(16)
         self.tile.setSpecialValueText("model's chip size")
         form.addRow("Tile size", self.tile)
-        self.overlap = QDoubleSpinBox()
-        self.overlap.setRange(0.0, 0.9)
-        self.overlap.setSingleStep(0.05)
-        self.overlap.setValue(0.25)
+        self.overlap = spin_box("overlap")
         form.addRow("Overlap", self.overlap)
         column.addLayout(form)
         column.addWidget(self._build_advanced())
@@ -107,10 +104,7 @@ class DockForm:
             "mostly negative floats dB, other floats linear σ0 (amplitude must be chosen)"
         )
         more.addRow("Units", self.units)
-        self.min_score = QDoubleSpinBox()
-        self.min_score.setRange(0.0, 1.0)
-        self.min_score.setSingleStep(0.05)
-        self.min_score.setValue(0.5)
+        self.min_score = spin_box("min_score")
         more.addRow("Minimum tile score", self.min_score)
         self.device = QComboBox()
         self.device.addItems(DEVICES)
@@ -163,8 +157,9 @@ class DockForm:
         threshold_row = QHBoxLayout()
         threshold_row.addWidget(QLabel("Box threshold"))
         self.threshold = QSlider(Qt.Orientation.Horizontal)
-        self.threshold.setRange(1, 100)
-        self.threshold.setValue(50)
+        threshold = SETTINGS["threshold"]  # the slider counts hundredths
+        self.threshold.setRange(round(threshold.lowest * 100), round(threshold.maximum * 100))
+        self.threshold.setValue(round(threshold.default * 100))
         self.threshold.setEnabled(False)
         self.threshold.setToolTip(
             "Draws the last run's boxes again from its heatmap (no CNN) as a new layer; the "
@@ -240,3 +235,15 @@ class DockForm:
             "UNITS": self.units_choice(),
             **outputs,
         }
+
+
+def spin_box(name: str) -> QDoubleSpinBox:
+    """A spin box with the range, step and default of the scene option `name` (the settings
+    table that the command line and the Processing parameters come from too)."""
+    setting = SETTINGS[name]
+    box = QDoubleSpinBox()
+    box.setRange(setting.lowest, setting.maximum)
+    box.setSingleStep(setting.step or 0.05)
+    box.setValue(setting.default)
+    box.setToolTip(setting.help)
+    return box

@@ -281,6 +281,23 @@ def test_the_raster_picker_leaves_out_the_plugins_heatmaps(
     dock.close_tools()
 
 
+def test_the_docks_ranges_and_defaults_are_the_settings_tables(qgis_iface):
+    from mscam.scene.settings import SETTINGS
+
+    from mscam_qgis.dock import MscamDock
+
+    dock = MscamDock(qgis_iface)
+    for name in ("overlap", "min_score"):
+        box, setting = getattr(dock, name), SETTINGS[name]
+        assert (box.minimum(), box.maximum()) == (setting.minimum, setting.maximum)
+        assert box.value() == setting.default
+    threshold = SETTINGS["threshold"]  # (0, 1]: the slider starts one step above 0
+    assert dock.threshold.minimum() / 100 == pytest.approx(threshold.lowest)
+    assert dock.threshold.maximum() / 100 == threshold.maximum
+    assert dock.threshold.value() / 100 == threshold.default
+    dock.close_tools()
+
+
 def test_units_choices_are_the_engines():
     from mscam.radiometry.units import UNITS
 
