@@ -46,6 +46,7 @@ from mscam.scene.pipeline import (
     WindowResult,
     finish_scene,
     process_window,
+    streaming_mosaic,
     torch_threads,
 )
 
@@ -329,10 +330,6 @@ def assemble_scene(
 ) -> SceneResult:
     """`pipeline._explain_scene` with the windows' results coming from `results_of(job, windows,
     cancel)` as (index, result) in any order."""
-    from mscam.scene.heatmap_writer import HEATMAP_NODATA
-    from mscam.scene.mosaic import StreamingMosaic
-    from mscam.scene.raster import limited_block_cache, streaming_cache_bytes
-
     started = time.perf_counter() if started is None else started
     # Here for the grid, the writer's tags and the mapping back; the windows run elsewhere.
     job = SceneJob(scene, settings)
@@ -343,13 +340,7 @@ def assemble_scene(
     hot_by_window: dict[int, list[TileScore]] = {}
     tracker = RowTracker(windows, job.grid.height)
     with job.heatmap_writer(heatmap) as writer:
-        with limited_block_cache(streaming_cache_bytes(job.reader.info, band_rows)):
-            mosaic = StreamingMosaic(
-                job.reader.info.width,
-                job.reader.info.height,
-                writer.write_rows,
-                nodata=HEATMAP_NODATA,
-            )
+        with streaming_mosaic(job, writer, band_rows) as mosaic:
             for count, (index, result) in enumerate(results_of(job, windows, cancel), start=1):
                 mosaic.add(result.block)
                 mosaic.flush(tracker.arrive(index))

@@ -43,11 +43,7 @@ from mscam.scene.heatmap_writer import HEATMAP_NODATA, HeatmapWriter, TileScore
 from mscam.scene.mosaic import BlendBlock, StreamingMosaic
 from mscam.scene.outputs import StagedOutputs, prepare_scene_outputs
 from mscam.scene.preprocess import ScenePreprocessor
-from mscam.scene.raster import (
-    RasterReader,
-    limited_block_cache,
-    streaming_cache_bytes,
-)
+from mscam.scene.raster import RasterReader, limited_block_cache, streaming_cache_bytes
 from mscam.scene.resample import (
     MappedBackHeatmap,
     WorkingGrid,
@@ -394,13 +390,7 @@ def _explain_scene(
     totals = {"tiles": 0, "skipped": 0}
     hot_tiles: list[TileScore] = []
     with job.heatmap_writer(heatmap) as writer:
-        with limited_block_cache(streaming_cache_bytes(job.reader.info, band_rows)):
-            mosaic = StreamingMosaic(
-                job.reader.info.width,
-                job.reader.info.height,
-                writer.write_rows,
-                nodata=HEATMAP_NODATA,
-            )
+        with streaming_mosaic(job, writer, band_rows) as mosaic:
             # Reading and cutting the next window (GDAL and numpy, which release the GIL)
             # overlaps the CNN's work on this one.
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mscam-read") as reader:
@@ -416,6 +406,17 @@ def _explain_scene(
                 raise Cancelled("cancelled")
             report(len(windows) / (len(windows) + 1), FINISHING)
         return finish_scene(job, scene, writer, boxes, hot_tiles, totals, report, started)
+
+
+@contextmanager
+def streaming_mosaic(
+    job: SceneJob, writer: HeatmapWriter | MappedBackHeatmap, band_rows: int
+) -> Iterator[StreamingMosaic]:
+    """The mosaic that streams finished rows into `writer`, with GDAL's block cache capped at
+    what a band of `band_rows` rows needs while it runs (the single-process and Dask loops)."""
+    with limited_block_cache(streaming_cache_bytes(job.reader.info, band_rows)):
+        info = job.reader.info
+        yield StreamingMosaic(info.width, info.height, writer.write_rows, nodata=HEATMAP_NODATA)
 
 
 def finish_scene(
