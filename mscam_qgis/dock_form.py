@@ -37,7 +37,8 @@ TEMPORARY = "temporary file (kept until QGIS closes)"
 
 def is_own_output(layer) -> bool:
     """Whether `layer` is one of the plugin's heatmaps: styled as one, or a raster whose file
-    carries MS-CAM tags (MSCAM_METHOD, …). Such a raster is an output, never an input."""
+    carries a heatmap's tag MSCAM_METHOD. Such a raster is an output, never an input (scenes
+    `mscam synth` wrote carry other MSCAM_ tags, MSCAM_SYNTHETIC: they are inputs)."""
     if layer.customProperty(ROLE_PROPERTY) == "heatmap":
         return True
     if layer.providerType() != "gdal":
@@ -45,9 +46,7 @@ def is_own_output(layer) -> bool:
     from osgeo import gdal
 
     dataset = gdal.OpenEx(layer.source(), gdal.OF_RASTER)
-    return dataset is not None and any(
-        key.startswith("MSCAM_") for key in (dataset.GetMetadata() or {})
-    )
+    return dataset is not None and "MSCAM_METHOD" in (dataset.GetMetadata() or {})
 
 
 class DockForm:
@@ -206,6 +205,8 @@ class DockForm:
         """Keep the plugin's own heatmaps out of the raster picker."""
         layers = QgsProject.instance().mapLayers().values()
         self.layer.setExceptedLayerList([layer for layer in layers if is_own_output(layer)])
+        if self.layer.currentLayer() is None and self.layer.count():
+            self.layer.setLayer(self.layer.layer(0))  # a heatmap left: the first scene instead
 
     def parameters(self) -> dict:
         """The `mscam:explain` parameters the form describes (outputs load into the project):

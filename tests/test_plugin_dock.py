@@ -19,6 +19,7 @@ from qgis.core import (
     QgsPointXY,
     QgsProcessingUtils,
     QgsRasterLayer,
+    QgsVectorLayer,
     QgsSingleBandGrayRenderer,
 )
 from scene_helpers import ARCH_FILE, UTM, bright_card, sea_scene, write_scene
@@ -289,7 +290,33 @@ def test_the_raster_picker_leaves_out_the_plugins_heatmaps(
     dock = MscamDock(qgis_iface)
     offered = [dock.layer.layer(i) for i in range(dock.layer.count())]
     assert other in offered and heat not in offered
-    assert dock.layer.currentLayer() is not heat  # not even as the active layer
+    # not even as the active layer: the picker offers the scene instead, never an empty choice
+    assert dock.layer.currentLayer() is other
+    # the boxes active (a vector): still the scene, not an empty choice
+    boxes = QgsVectorLayer(results["BOXES"], "boxes")
+    qgis_new_project.addMapLayer(boxes)
+    qgis_iface.setActiveLayer(boxes)
+    dock.close_tools()
+    dock = MscamDock(qgis_iface)
+    assert dock.layer.currentLayer() is other
+    # a project loading after the dock opened, its heatmap first: the scene is chosen
+    qgis_new_project.removeAllMapLayers()
+    dock.close_tools()
+    dock = MscamDock(qgis_iface)
+    heat = QgsRasterLayer(results["HEATMAP"], "heatmap first")
+    scene_layer = QgsRasterLayer(str(scene), "then the scene")
+    qgis_new_project.addMapLayer(heat)
+    qgis_new_project.addMapLayer(scene_layer)
+    assert dock.layer.currentLayer() is scene_layer
+    # a scene mscam synthesised carries MSCAM_SYNTHETIC: an input, offered
+    from mscam.sar.synth import synthesize_scene
+    from mscam.sar.synth_io import write_scene
+
+    synthetic = tmp_path / "synthetic.tif"
+    write_scene(synthesize_scene(128, "calm", 0), synthetic)
+    synthetic_layer = QgsRasterLayer(str(synthetic), "synthetic")
+    qgis_new_project.addMapLayer(synthetic_layer)
+    assert synthetic_layer in [dock.layer.layer(i) for i in range(dock.layer.count())]
     later = QgsRasterLayer(results["HEATMAP"], "added later")
     qgis_new_project.addMapLayer(later)
     assert later not in [dock.layer.layer(i) for i in range(dock.layer.count())]
