@@ -19,8 +19,8 @@ from qgis.core import (
     QgsPointXY,
     QgsProcessingUtils,
     QgsRasterLayer,
-    QgsVectorLayer,
     QgsSingleBandGrayRenderer,
+    QgsVectorLayer,
 )
 from scene_helpers import ARCH_FILE, UTM, bright_card, sea_scene, write_scene
 from test_plugin import TARGETS, feature_count, wait_for, wait_until
