@@ -20,6 +20,17 @@ def _release_gdal_before_qgis_exits(qgis_app):
         pipeline.release_cached_jobs()
 
 
+@pytest.fixture(scope="module")
+def plugin(qgis_processing, qgis_iface):
+    """The mscam QGIS plugin loaded into pytest-qgis's QGIS (Processing provider, menu, dock)."""
+    from mscam_qgis import classFactory
+
+    loaded = classFactory(qgis_iface)
+    loaded.initGui()
+    yield loaded
+    loaded.unload()
+
+
 class SplitNet(nn.Module):
     """`head(features(x))`: the target layer is `features`, so a test can compute A and g itself."""
 

@@ -26,7 +26,6 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication, QEventLoop, QTimer
 from scene_helpers import ARCH_FILE, UTM, bright_card, sea_scene, write_scene
 
-from mscam_qgis import classFactory
 from mscam_qgis.algorithms.base import METHOD_NAMES, PROFILE_NAMES
 from mscam_qgis.dependencies import (
     BUNDLED_ENGINE,
@@ -101,14 +100,6 @@ PARAMETERS = {
         ["OUTPUT", "JSON", "PNG"],
     ),
 }
-
-
-@pytest.fixture(scope="module")
-def plugin(qgis_processing, qgis_iface):
-    loaded = classFactory(qgis_iface)
-    loaded.initGui()
-    yield loaded
-    loaded.unload()
 
 
 @pytest.fixture(scope="module")

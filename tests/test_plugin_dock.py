@@ -25,7 +25,6 @@ from qgis.core import (
 from scene_helpers import ARCH_FILE, UTM, bright_card, sea_scene, write_scene
 from test_plugin import TARGETS, feature_count, wait_for, wait_until
 
-from mscam_qgis import classFactory
 from mscam_qgis.styling import REDRAW_PROPERTY, RUN_PROPERTY
 
 gdal = pytest.importorskip("osgeo.gdal")
@@ -45,14 +44,6 @@ def set_band(renderer, band: int) -> None:
         renderer.setInputBand(band)
     else:
         renderer.setGrayBand(band)
-
-
-@pytest.fixture(scope="module")
-def plugin(qgis_processing, qgis_iface):
-    loaded = classFactory(qgis_iface)
-    loaded.initGui()
-    yield loaded
-    loaded.unload()
 
 
 @pytest.fixture(scope="module")

@@ -135,12 +135,15 @@ def tr(text: str) -> str:
 
 
 class MscamAlgorithm(QgsProcessingAlgorithm):
-    """Base of the provider's algorithms: subclasses set NAME, DISPLAY, GROUP and HELP."""
+    """Base of the provider's algorithms: subclasses set NAME, DISPLAY, GROUP, HELP, SHORT (the
+    one-line description) and KEYWORDS (their toolbox search tags beyond the provider's)."""
 
     NAME = ""
     DISPLAY = ""
     GROUP = "Explain"
     HELP = ""
+    SHORT = ""
+    KEYWORDS: tuple[str, ...] = ()
 
     def name(self) -> str:
         return self.NAME
@@ -153,6 +156,12 @@ class MscamAlgorithm(QgsProcessingAlgorithm):
 
     def groupId(self) -> str:
         return self.GROUP.lower()
+
+    def shortDescription(self) -> str:
+        return tr(self.SHORT)
+
+    def tags(self) -> list[str]:
+        return [*TAGS, *self.KEYWORDS]
 
     def shortHelpString(self) -> str:
         return tr(self.HELP) + f'<p><a href="{self.helpUrl()}">{tr("MS-CAM manual")}</a></p>'

@@ -14,7 +14,6 @@ from qgis.core import (
 
 from ..compat import ADVANCED_PARAMETER, first_available
 from .base import (
-    TAGS,
     MscamAlgorithm,
     engine_errors,
     progress_reporter,
@@ -78,11 +77,8 @@ class BatchAlgorithm(MscamAlgorithm):
     GROUP = "Explain"
     HELP = HELP
 
-    def shortDescription(self) -> str:
-        return tr("Explain many SAR scenes (here or on a Dask cluster): heatmaps, boxes, a summary")
-
-    def tags(self) -> list[str]:
-        return [*TAGS, *("batch", "explain", "heatmap", "boxes", "dask", "ship detection")]
+    SHORT = "Explain many SAR scenes (here or on a Dask cluster): heatmaps, boxes, a summary"
+    KEYWORDS = ("batch", "explain", "heatmap", "boxes", "dask", "ship detection")
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(

@@ -13,7 +13,7 @@ from qgis.core import (
 )
 
 from ..compat import VECTOR_POLYGON
-from .base import TAGS, MscamAlgorithm, engine_errors, raster_path, tr, vector_path
+from .base import MscamAlgorithm, engine_errors, raster_path, tr, vector_path
 
 HELP = """Scores a heatmap against ground-truth boxes with weakly supervised localisation \
 metrics, and writes them as JSON.
@@ -30,11 +30,8 @@ class EvaluateAlgorithm(MscamAlgorithm):
     GROUP = "Evaluate"
     HELP = HELP
 
-    def shortDescription(self) -> str:
-        return tr("Scores a heatmap against ground-truth boxes with localisation metrics (JSON)")
-
-    def tags(self) -> list[str]:
-        return [*TAGS, *("evaluate", "metrics", "ground truth", "heatmap", "localization")]
+    SHORT = "Scores a heatmap against ground-truth boxes with localisation metrics (JSON)"
+    KEYWORDS = ("evaluate", "metrics", "ground truth", "heatmap", "localization")
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterRasterLayer("HEATMAP", tr("Heatmap")))

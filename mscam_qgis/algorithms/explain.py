@@ -16,7 +16,6 @@ from ..styling import ResultStyler
 from .base import (
     METHOD_NAMES,
     SETTINGS,
-    TAGS,
     UNIT_NAMES,
     MscamAlgorithm,
     engine_errors,
@@ -88,14 +87,8 @@ class ExplainAlgorithm(MscamAlgorithm):
     GROUP = "Explain"
     HELP = HELP
 
-    def shortDescription(self) -> str:
-        return tr("Where a CNN sees the target class (ships) in a SAR scene: heatmap and boxes")
-
-    def tags(self) -> list[str]:
-        return [
-            *TAGS,
-            *("explain", "heatmap", "class activation map", "grad-cam", "ship detection", "boxes"),
-        ]
+    SHORT = "Where a CNN sees the target class (ships) in a SAR scene: heatmap and boxes"
+    KEYWORDS = ("explain", "heatmap", "class activation map", "grad-cam", "ship detection", "boxes")
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterRasterLayer("INPUT", tr("Input SAR raster")))

@@ -9,7 +9,7 @@ from qgis.core import (
 
 from ..compat import VECTOR_POLYGON
 from ..styling import ResultStyler
-from .base import TAGS, MscamAlgorithm, engine_errors, raster_path, scene_parameter, tr
+from .base import MscamAlgorithm, engine_errors, raster_path, scene_parameter, tr
 
 HELP = """Draws localisation boxes from a heatmap written by Explain scene, at a new threshold, \
 without running the CNN again.
@@ -32,11 +32,8 @@ class LocalizeAlgorithm(MscamAlgorithm):
     GROUP = "Explain"
     HELP = HELP
 
-    def shortDescription(self) -> str:
-        return tr("Boxes again from an Explain scene heatmap at another threshold, without the CNN")
-
-    def tags(self) -> list[str]:
-        return [*TAGS, *("localize", "boxes", "threshold", "heatmap", "ship detection")]
+    SHORT = "Boxes again from an Explain scene heatmap at another threshold, without the CNN"
+    KEYWORDS = ("localize", "boxes", "threshold", "heatmap", "ship detection")
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterRasterLayer("INPUT", tr("Heatmap")))

@@ -14,7 +14,6 @@ from qgis.core import (
 from ..compat import NUMBER_INTEGER, VECTOR_POLYGON
 from .base import (
     METHOD_NAMES,
-    TAGS,
     MscamAlgorithm,
     architecture_parameter,
     device_parameter,
@@ -54,11 +53,8 @@ class SanityAlgorithm(MscamAlgorithm):
     GROUP = "Evaluate"
     HELP = HELP
 
-    def shortDescription(self) -> str:
-        return tr("Do the explanations depend on the model? Cascading randomisation of its layers")
-
-    def tags(self) -> list[str]:
-        return [*TAGS, *("sanity", "randomisation", "model", "evaluate", "trust")]
+    SHORT = "Do the explanations depend on the model? Cascading randomisation of its layers"
+    KEYWORDS = ("sanity", "randomisation", "model", "evaluate", "trust")
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterRasterLayer("INPUT", tr("Input SAR raster")))

@@ -12,7 +12,7 @@ from qgis.core import (
 
 from ..compat import NUMBER_INTEGER, VECTOR_POLYGON
 from ..styling import ResultStyler
-from .base import PROFILE_NAMES, TAGS, MscamAlgorithm, engine_errors, tr
+from .base import PROFILE_NAMES, MscamAlgorithm, engine_errors, tr
 
 HELP = """Makes a synthetic Sentinel-1 IW GRD-like dual-polarisation scene (VV and VH in dB, \
 10 m pixels, UTM 33N) with known ships and hard negatives (platforms, wind turbines, buoys, \
@@ -32,11 +32,8 @@ class SynthesizeAlgorithm(MscamAlgorithm):
     GROUP = "Data"
     HELP = HELP
 
-    def shortDescription(self) -> str:
-        return tr("A synthetic SAR scene (VV, VH dB) with ships and their ground-truth boxes")
-
-    def tags(self) -> list[str]:
-        return [*TAGS, *("synthetic", "simulate", "scene", "ground truth", "test data")]
+    SHORT = "A synthetic SAR scene (VV, VH dB) with ships and their ground-truth boxes"
+    KEYWORDS = ("synthetic", "simulate", "scene", "ground truth", "test data")
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(

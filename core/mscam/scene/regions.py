@@ -96,28 +96,56 @@ MAX_AREA_PIXELS = 2**22
 Area = tuple[int, int, int, int]  # pixel window x0, y0, x1, y1 (end exclusive)
 
 
+#: Side (pixels) of the buckets `area_windows` files the windows in: a few tiles each.
+AREA_BUCKET = 256
+
+
 def area_windows(areas: Sequence[Area], width: int, height: int, gap: int) -> list[Area]:
     """Disjoint windows covering `areas` (clipped to the raster), areas that overlap or come
     within `gap` pixels in one window, so no region of the heat is split between two."""
-    windows = sorted(
+    windows = [
         (max(x0, 0), max(y0, 0), min(x1, width), min(y1, height))
         for x0, y0, x1, y1 in areas
         if x1 > 0 and y1 > 0 and x0 < width and y0 < height
-    )
-    merged = True
-    while merged:  # a merged window can reach a third one: until none touch
-        merged = False
-        out: list[list[int]] = []
-        for x0, y0, x1, y1 in sorted(windows):
-            for w in out:
-                if x0 - gap <= w[2] and w[0] - gap <= x1 and y0 - gap <= w[3] and w[1] - gap <= y1:
-                    w[:] = [min(w[0], x0), min(w[1], y0), max(w[2], x1), max(w[3], y1)]
-                    merged = True
-                    break
-            else:
-                out.append([x0, y0, x1, y1])
-        windows = [(w[0], w[1], w[2], w[3]) for w in out]
-    return windows
+    ]
+    while True:  # a merged window can reach a third one: until none touch
+        merged = _join_touching_windows(windows, gap)
+        if len(merged) == len(windows):
+            return sorted(merged)
+        windows = merged
+
+
+def _join_touching_windows(windows: list[Area], gap: int) -> list[Area]:
+    """The bounding windows of the groups of `windows` that touch within `gap`, transitively.
+
+    Windows are filed in buckets of `AREA_BUCKET` pixels by their extent grown by `gap` on the
+    low side: two windows touch only if those extents overlap, and then they share a bucket; so
+    only windows of one bucket are compared (linear in the windows, not quadratic)."""
+    parent = list(range(len(windows)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    buckets: dict[tuple[int, int], list[int]] = {}
+    for i, (x0, y0, x1, y1) in enumerate(windows):
+        for by in range((y0 - gap) // AREA_BUCKET, y1 // AREA_BUCKET + 1):
+            for bx in range((x0 - gap) // AREA_BUCKET, x1 // AREA_BUCKET + 1):
+                buckets.setdefault((bx, by), []).append(i)
+    for members in buckets.values():
+        for k, i in enumerate(members):
+            ax0, ay0, ax1, ay1 = windows[i]
+            for j in members[k + 1 :]:
+                bx0, by0, bx1, by1 = windows[j]
+                if ax0 - gap <= bx1 and bx0 - gap <= ax1 and ay0 - gap <= by1 and by0 - gap <= ay1:
+                    parent[root(j)] = root(i)
+    joined: dict[int, list[int]] = {}
+    for i, (x0, y0, x1, y1) in enumerate(windows):
+        w = joined.setdefault(root(i), [x0, y0, x1, y1])
+        w[:] = [min(w[0], x0), min(w[1], y0), max(w[2], x1), max(w[3], y1)]
+    return [(w[0], w[1], w[2], w[3]) for w in joined.values()]
 
 
 def hot_regions(
