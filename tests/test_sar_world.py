@@ -15,7 +15,7 @@ from mscam.sar.synth import (
     scene_profile,
     synthesize_scene,
 )
-from mscam.sar.targets import render_ship
+from mscam.sar.targets import HullStyle, render_ship
 
 #: Open sea with a constant wind and nothing on it but what a test asks for.
 PLAIN_SEA = scene_profile(
@@ -67,6 +67,49 @@ def test_rendered_hull_follows_its_heading(heading: float) -> None:
     rad = math.radians(heading)
     expected = math.degrees(math.atan2(-math.cos(rad), math.sin(rad)))
     assert abs((axis - expected + 90) % 180 - 90) < 10
+
+
+def test_a_filled_hull_returns_from_the_whole_deck_not_one_bright_cross() -> None:
+    # Noise-free renders of the same 60 × 10 px ship, heading 90° (along x), peak 20 dB, 3 m
+    # pixels (resolution 1 px: the hull is resolved). Classic: a hull line 15–25 dB under the
+    # superstructure; filled, with a superstructure no brighter than the deck: bright everywhere.
+    def render(style):
+        patches = [
+            render_ship(100.0, 100.0, 60.0, 10.0, 90.0, 20.0, np.random.default_rng(s),
+                        (1.0, 1.0), 0.75, style)
+            for s in range(6)
+        ]  # fmt: skip
+        out = []
+        for patch in patches:
+            db = linear_to_db(patch.intensity)
+            ys, xs = np.mgrid[: db.shape[0], : db.shape[1]]
+            xs, ys = xs + patch.x0 + 0.5 - 100.0, ys + patch.y0 + 0.5 - 100.0
+            deck = (np.abs(xs) < 25) & (np.abs(ys) < 3)
+            out.append((np.median(db[deck]), np.mean(db[deck] > 20.0 - 10.0)))
+        return np.array(out)
+
+    classic = render(None)
+    filled = render(HullStyle(fill=2.0, superstructure_db=0.0))
+    # The deck's median sits 15+ dB nearer the peak (measured ~27 dB), and a good part of the
+    # deck is within 10 dB of the peak (measured ~0.32 against ~0.02).
+    assert np.median(filled[:, 0]) - np.median(classic[:, 0]) > 15.0
+    assert filled[:, 1].mean() > 0.2 > 0.05 > classic[:, 1].mean()
+
+
+def test_the_widened_world_draws_both_hull_styles_and_a_wide_brightness() -> None:
+    from mscam.sar.world import random_scene_arguments
+
+    rng = np.random.default_rng(0)
+    arguments = random_scene_arguments("open", rng, size=512, n_ships=40)
+    assert arguments["profile"].filled_hull_fraction == 0.5
+    assert 1.0 <= arguments["looks"] <= 32.0
+    looks = [random_scene_arguments("open", rng)["looks"] for _ in range(200)]
+    assert min(looks) < 2.0 and max(looks) > 16.0  # log-uniform over [1, 32]
+    scene = synthesize_scene(**arguments)
+    peaks = np.array([s["peak_db"] for s in scene.ships if s["length_m"] >= 100])
+    assert len(peaks) >= 10 and np.ptp(peaks) > 10.0  # long ships dim and bright
+    # A plain profile draws no hull style: its scenes stay exactly what they were.
+    assert scene_profile("calm").filled_hull_fraction == 0.0
 
 
 def test_ship_lengths_span_the_requested_range_at_any_heading() -> None:

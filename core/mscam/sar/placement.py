@@ -17,6 +17,7 @@ from mscam.radiometry.units import linear_to_db
 from mscam.sar.background import Background
 from mscam.sar.profiles import PIXEL_M, SceneProfile
 from mscam.sar.targets import (
+    HullStyle,
     TargetPatch,
     darken_wake,
     ghost_of,
@@ -221,10 +222,25 @@ def place_ships(
                 peak, dim = local + float(extra.uniform(7.0, 15.0)), True
             elif length_m >= 150 and length_range is not None:
                 peak = min(peak + float(extra.uniform(0.0, 5.0)), 35.0)
+            if not dim and profile.filled_hull_fraction:
+                # Hull material, aspect and processing spread any length over ~10 dB: some
+                # big ships are dim, with sidelobes barely above the sea.
+                peak = max(peak - float(extra.uniform(0.0, 10.0)), 5.0)
             peak += float(extra.uniform(*co_gain_db))
-        vv = render_ship(cx, cy, length_px, beam_px, heading, peak, rng, resolution, alpha)
+        style = None
+        if (
+            extra is not None
+            and profile.filled_hull_fraction
+            and extra.random() < profile.filled_hull_fraction
+        ):
+            # A filled hull (half the ships of the widened world), with a superstructure from
+            # as bright as the deck to far brighter (how processors and hulls differ).
+            style = HullStyle(float(extra.uniform(0.5, 3.0)), float(extra.uniform(0.0, 22.0)))
+        vv = render_ship(cx, cy, length_px, beam_px, heading, peak, rng, resolution, alpha, style)
         vh_peak = peak - rng.uniform(5, 10)
-        vh = render_ship(cx, cy, length_px, beam_px, heading, vh_peak, rng, resolution, alpha)
+        vh = render_ship(
+            cx, cy, length_px, beam_px, heading, vh_peak, rng, resolution, alpha, style
+        )
         wake = moving and length_m > 30 and rng.random() < profile.wake_probability
         kelvin = False
         if wake:
@@ -310,7 +326,7 @@ def place_structures(
                 cy = oy + grid * (c * math.sin(angle) + r * math.cos(angle))
                 if placer.fits(cx, cy, 6.0 * scale):
                     placer.take(cx, cy, 2.0 * scale)
-                    add("turbine", cx, cy, 1.5 * scale, 3, rng.uniform(10, 22))
+                    add("turbine", cx, cy, 1.5 * scale, 3, rng.uniform(*profile.turbine_peak_db))
     for _ in range(rng.poisson(profile.platform_density * area_km2)):
         size = rng.uniform(2, 6) * scale
         spot = placer.find(size / 2 + 4)
@@ -319,7 +335,7 @@ def place_structures(
     for _ in range(rng.poisson(profile.buoy_density * area_km2)):
         spot = placer.find(2.0)
         if spot:
-            add("buoy", *spot, 0.5, 1, rng.uniform(-3, 8))
+            add("buoy", *spot, 0.5, 1, rng.uniform(*profile.buoy_peak_db))
     if extra is not None and profile.rock_density:
         # Wave-washed rocks: a few weak, incoherent facets; as bright in HV as a small boat.
         for _ in range(extra.poisson(profile.rock_density * area_km2)):

@@ -49,11 +49,14 @@ class SceneProfile:
     moored_fraction: float = 0.0  #: share of the ships moored alongside a quay
     dim_ship_fraction: float = 0.0  #: share of small ships (< 60 m) barely above the clutter
     kelvin_probability: float = 0.0  #: share of wakes with bright Kelvin arms
+    filled_hull_fraction: float = 0.0  #: share of ships whose whole deck returns (HullStyle)
     offscene_ghost_density: float = 0.0  #: ghosts of bright targets outside the scene, per km²
     land_ghost_probability: float = 0.0  #: chance that a bright town ghosts onto the sea
     seam_db: float = 0.0  #: level steps at sub-swath and burst seams (noise-floor stripes)
     nesz_offset_db: float = 0.0  #: thermal noise floor above (+) or below (-) the nominal one
     turbine_spacing_m: tuple[float, float] = (550.0, 800.0)  #: wind-farm lattice spacing
+    turbine_peak_db: tuple[float, float] = (10.0, 22.0)  #: a turbine's peak σ0 (dB), drawn
+    buoy_peak_db: tuple[float, float] = (-3.0, 8.0)  #: a buoy's peak σ0 (dB), drawn
     wind_farm_min_extent_m: float = 2000.0  #: smaller scenes get no wind farm
 
 

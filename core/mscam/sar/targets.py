@@ -97,26 +97,55 @@ def sidelobe_margin(
     return int(np.clip(10 ** (excess / 20) / math.pi * scale, 4, 48 * scale))
 
 
+@dataclass(frozen=True)
+class HullStyle:
+    """How a ship's return spreads over its hull (the widened world draws one per ship).
+
+    ``fill``: scatterers per pixel² spread over the whole hull (a steel deck and cargo that
+    return everywhere: the ship reads as a bright, filled hull), or 0 for the classic outline
+    (points on both sides and the centre line). ``superstructure_db``: how much brighter the
+    few superstructure returns are than a hull point, in intensity: ~25 dB makes a dim hull
+    line under one bright cross, ~0 dB a hull as bright as its bridge."""
+
+    fill: float = 0.0
+    superstructure_db: float | None = None  # None: the classic 15–25 dB
+
+
 def ship_scatterers(
-    length_px: float, beam_px: float, heading_deg: float, rng: np.random.Generator
+    length_px: float,
+    beam_px: float,
+    heading_deg: float,
+    rng: np.random.Generator,
+    style: HullStyle | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Scatterers of a ship centred at (0, 0): hull outline points plus superstructure.
+    """Scatterers of a ship centred at (0, 0): hull points plus superstructure.
 
     Returns offsets dx, dy (pixels; heading clockwise from north, i.e. up) and complex
     amplitudes. The bridge/superstructure sits aft of midships, the bow gives a moderate return.
+    ``style`` None is the classic hull outline under a much brighter superstructure.
     """
-    n_hull = max(2, int(length_px * 1.5))
+    style = style or HullStyle()
+    if style.fill > 0:
+        n_hull = max(4, int(style.fill * length_px * max(beam_px, 1.0)))
+    else:
+        n_hull = max(2, int(length_px * 1.5))
     along = rng.uniform(-0.5, 0.5, n_hull) * length_px
-    # Hull points on both sides and the centre line; the beam narrows towards the bow.
+    # The beam narrows towards the bow.
     taper = np.clip(1.0 - np.maximum(along / (0.5 * length_px + 1e-6) - 0.6, 0) * 2.0, 0.2, 1)
-    across = rng.choice([-0.5, 0.0, 0.5], n_hull) * beam_px * taper
+    if style.fill > 0:  # anywhere on the deck
+        across = rng.uniform(-0.5, 0.5, n_hull) * beam_px * taper
+    else:  # points on both sides and the centre line
+        across = rng.choice([-0.5, 0.0, 0.5], n_hull) * beam_px * taper
     amp = rng.uniform(0.2, 0.6, n_hull)
-    # A few dominant superstructure returns, 15–25 dB above a hull point: on a big ship they
-    # carry the peak and the cross-shaped sidelobes, while the hull reads as a fainter line.
+    # A few dominant superstructure returns, by default 15–25 dB above a hull point: on a big
+    # ship they carry the peak and the cross-shaped sidelobes, the hull a fainter line.
     n_super = int(rng.integers(1, 5))
     super_along = rng.uniform(-0.42, -0.1, n_super) * length_px
     super_across = rng.uniform(-0.3, 0.3, n_super) * beam_px
-    super_amp = rng.uniform(3.0, 8.0, n_super)
+    if style.superstructure_db is None:
+        super_amp = rng.uniform(3.0, 8.0, n_super)
+    else:
+        super_amp = 0.4 * 10 ** (style.superstructure_db / 20) * rng.uniform(0.7, 1.3, n_super)
     bow = np.array([0.5 * length_px])
     along = np.concatenate([along, super_along, bow])
     across = np.concatenate([across, super_across, [0.0]])
@@ -139,9 +168,10 @@ def render_ship(
     rng: np.random.Generator,
     resolution_px: tuple[float, float] = RESOLUTION_PX,
     alpha: float = HAMMING_ALPHA,
+    style: HullStyle | None = None,
 ) -> TargetPatch:
     """A ship's imaged intensity, scaled so its brightest pixel is ``peak_db``."""
-    dx, dy, amplitudes = ship_scatterers(length_px, beam_px, heading_deg, rng)
+    dx, dy, amplitudes = ship_scatterers(length_px, beam_px, heading_deg, rng, style)
     margin = sidelobe_margin(peak_db, resolution_px[0], alpha)
     patch = render_scatterers(cx + dx, cy + dy, amplitudes, margin, resolution_px, alpha)
     return _scaled(patch, peak_db)

@@ -56,6 +56,10 @@ FAMILY_WEIGHTS: dict[str, float] = {
     "ghost": 0.2,
     "land_ghost": 0.13,
 }
+#: Speckle looks are drawn log-uniform in [1, LOOKS_MAX]: single-look complex detected, ~4.4
+#: (Sentinel-1 IW GRDH), and the smooth sea of a multi-looked or averaged product (a 3 m scene
+#: averaged to 10 m has ~11× its looks).
+LOOKS_MAX = 32.0
 #: The kind of scene that serves each family best (the others come along when they can).
 RECIPE = {
     "ship": "open",
@@ -126,6 +130,10 @@ def random_scene_arguments(
         "streak_db": float(rng.uniform(0.0, 1.6)),
         "wake_probability": float(rng.uniform(0.1, 0.8)),
         "kelvin_probability": float(rng.uniform(0.0, 0.6)),
+        "filled_hull_fraction": 0.5,
+        # Turbines and beacons carry dihedrals: as bright as big ships, up to +32 dB.
+        "turbine_peak_db": (10.0, 32.0),
+        "buoy_peak_db": (-3.0, 12.0),
         "dim_ship_fraction": float(rng.uniform(0.0, 0.4)),
         "ghost_probability": float(rng.uniform(0.3, 1.0)),
         "seam_db": float(rng.uniform(0.3, 1.5)) if rng.random() < 0.5 else 0.0,
@@ -182,15 +190,16 @@ def random_scene_arguments(
         "seed": int(rng.integers(2**31)),
         "n_ships": n_ships,
         "incidence_deg": (near, near + float(rng.uniform(0.5, 4.0))),
-        "looks": float(np.exp(rng.uniform(0.0, math.log(8.0)))),
+        "looks": float(np.exp(rng.uniform(0.0, math.log(LOOKS_MAX)))),
         "polarisation": pol,
         "pixel_spacing": spacing,
         "ship_length_m": ship_length_range,
         "calibration_db": float(rng.uniform(-2.0, 2.0)),
-        # Other processors: resolution, sidelobe weighting and speckle correlation differ.
+        # Other processors: resolution, sidelobe weighting and speckle correlation differ. A
+        # product averaged down from a finer one is about as sharp as its pixels (1 pixel).
         "resolution_m": (
-            spacing * float(rng.uniform(1.6, 2.6)),
-            spacing * float(rng.uniform(1.6, 2.6)),
+            spacing * float(rng.uniform(1.0, 2.6)),
+            spacing * float(rng.uniform(1.0, 2.6)),
         ),
         "sidelobe_alpha": float(rng.uniform(0.55, 1.0)),
         "speckle_corr_px": float(rng.uniform(0.5, 1.1)) if rng.random() < 0.5 else 0.0,
