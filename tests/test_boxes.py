@@ -172,6 +172,25 @@ def test_two_ships_under_one_hot_region_are_two_boxes(tmp_path):
     assert len(find_boxes(heatmap, 0.5)) == 1  # the heat alone cannot tell them apart
 
 
+def test_a_hull_reaching_past_the_heat_is_followed_a_little_and_a_neighbour_is_not_a_ship(
+    tmp_path,
+):
+    # Heat over the middle of a 40 px hull (heading 90°: along x) falls to half its peak 14 px
+    # from the centre; the hull's own bright pixels carry the box up to `search` (3 px) further.
+    # A boat 2–3 px outside the region, under heat above the threshold (0.3) but joined to
+    # nothing in the region, is not another ship of this peak.
+    hull = ship_pixels((80, 80), 40, 3, 90.0)
+    boat = ship_pixels((80, 97), 4, 2, 90.0)  # rows 96–97; the region ends at row 93
+    heat = blob((80, 80), 0.9, sigma=12.0)
+    scene, heatmap = write(tmp_path, with_ship(sea_db(), hull | boat, db=8.0), heat)
+    assert heat[96:98, 78:82].min() >= 0.3
+    (box,) = find_boxes(heatmap, 0.3, scene=scene)
+    half = heat >= 0.45
+    x0, _, x1, _ = pixel_box(half & hull)  # the hull under the heat: 28 px long
+    assert (box.x0, box.x1) == (x0 - 3, x1 + 3)  # the region's bright pixels, 3 px further
+    assert box.y1 < 90  # the boat's pixels are not in the box
+
+
 def test_area_windows_join_areas_that_touch_and_clip_to_the_raster():
     # two overlapping, one within the gap of their union, one far, one outside the raster
     areas = [(0, 0, 10, 10), (5, 5, 20, 20), (22, 0, 30, 4), (60, 60, 70, 70), (200, 0, 210, 5)]

@@ -163,9 +163,11 @@ class HullSettings:
 
     pfa: float = 1e-4  # clutter false-alarm probability per pixel (cfar.DEFAULT_PFA)
     min_pixels: int = 3  # a ship has at least this many bright pixels
-    # Bright pixels count this far outside the heat region. 0: a heat map as sharp as the image
-    # already covers the hull, and one more pixel adds only the radar's blur around it.
-    search: int = 0
+    # Bright pixels connected to the heat region count this far outside it: a CAM's heat
+    # often covers only part of a hull (its brightest scatterers). About 1.5 resolution cells
+    # at 10 m: further out, the hull's pieces join the sidelobe cross and boxes overgrow
+    # (held-out scenes, strict IoU: 0 → 3 px raised F1@0.5 on 3 of 4 scenes; 6 and 10 px less).
+    search: int = 3
     join: int = 1  # bright pieces at most 2·join pixels apart are one ship
     guard: int = 2  # clutter ring: this far from any hot pixel …
     ring: int = 16  # … and this wide
@@ -204,7 +206,9 @@ def ship_components(
     ships = []
     for k in range(1, count + 1):
         pixels = bright & (pieces == k)
-        if pixels.sum() >= settings.min_pixels:
+        # A piece counts only where it touches the heat: past the region's edge, the hull's
+        # own pixels carry it on (up to `search`), a neighbour's do not start a ship.
+        if pixels.sum() >= settings.min_pixels and (pixels & region).any():
             ships.append(pixels)
     return ships
 
