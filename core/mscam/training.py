@@ -440,7 +440,7 @@ def train(
     seconds = time.perf_counter() - started
     card = ModelCard(
         name=spec["name"],
-        version="2.0.0",
+        version="2.1.0",
         architecture=config.architecture,
         architecture_kwargs={"width": config.width},
         classes=classes,
