@@ -108,7 +108,9 @@ def test_quick_evaluation_reports_every_variant_with_finite_metrics(tmp_path):
     # layer and HiResCAM (g ∘ A) no longer coincides with Grad-CAM (mean(g) · A), as it did under
     # the former global-average-pooling head.
     identical = analysis["identical_ship_maps"]
-    assert all(set(group) <= set(variants) for group in identical)
+    # A control may coincide with a variant: on the quick run's chips, model 2.2.0's Self-Matching
+    # CAM with Grad-CAM's channel weight equals MS-CAM with ω_ele replaced by its channel mean.
+    assert all(set(group) <= set(variants) | set(report["controls"]) for group in identical)
     assert not any({"grad-cam", "hires-cam"} <= set(group) for group in identical)
     text = (tmp_path / "results.md").read_text()
     assert text.startswith("# Method comparison on SAR") and "Quick smoke run" in text

@@ -11,11 +11,11 @@ Both directions are GDAL VRTs, read window by window: no whole-scene array is ev
 
 Radiometry: a finer scene is averaged to the model's spacing (`SHRINK_RESAMPLING`; see there);
 a coarser one is bilinearly interpolated. Averaging and interpolation happen in linear power,
-never in dB or amplitude: each band the model reads goes through a VRT that turns it into power (dB → 10^(dB/10), amplitude and DN → their square, linear σ0 as it
-is), is resampled there, and is turned back into its own unit (10·log10, square root). Averaging dB
-values would be a geometric mean of the power: about 2.5 dB darker on single-look sea. Nodata
-(declared, NaN, DN 0) is left out of every average; a working pixel is nodata only when all the
-input pixels under it are.
+never in dB or amplitude: each band the model reads goes through a VRT that turns it into power
+(dB → 10^(dB/10), amplitude and DN → their square, linear σ0 as it is), is resampled there, and is
+turned back into its own unit (10·log10, square root). Averaging dB values would be a geometric
+mean of the power: about 2.5 dB darker on single-look sea. Nodata (declared, NaN, DN 0) is left
+out of every average; a working pixel is nodata only when all the input pixels under it are.
 """
 
 from __future__ import annotations
@@ -58,12 +58,12 @@ _FROM_POWER = {"dB": ("dB", 'fact="10"'), "amplitude": ("sqrt", ""), "DN": ("sqr
 Tile = TypeVar("Tile")
 
 #: How a scene finer than the model is brought to the model's spacing: "average" (in linear
-#: power) is the radiometrically faithful choice, and the 2.1.0 models train on speckle of 1–32
-#: looks and on targets as sharp as one pixel (a 3 m scene averaged to 10 m has ~11× its looks and
-#: ~1 px resolution). On held-out 3 m scenes of the other generator (two seed sets), 2.1.0 scored
-#: F1 0.55 / 0.55 averaged; the 2.0.0 models, trained on 1–8 looks and 1.6–2.6 px resolution,
-#: needed "nearest" (one input pixel per working pixel: their sea's speckle) and still scored 0.17
-#: / 0.36. "nearest" stays available (`open_working_scene(shrink="nearest")`).
+#: power) is the radiometrically faithful choice, and the models from 2.1.0 on train on speckle of
+#: 1–32 looks and on targets as sharp as one pixel (a 3 m scene averaged to 10 m has ~11× its
+#: looks and ~1 px resolution). Held-out 3 m scenes of the other generator, two seed sets: 2.1.0
+#: F1 0.65 / 0.59 averaged; 2.2.0 0.31 / 0.37 (its ships' chips: 4 of 22 called ships averaged, 6
+#: with "nearest"); the 2.0.0 models, trained on 1–8 looks and 1.6–2.6 px, scored 0.17 / 0.36 with
+#: "nearest" and 0.31 averaged. "nearest" stays available (`open_working_scene(shrink="nearest")`).
 SHRINK_RESAMPLING = "average"
 
 
