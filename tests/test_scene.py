@@ -14,7 +14,13 @@ import pytest
 import torch
 from mscam.errors import Cancelled, InputError, OutputError
 from mscam.scene.mosaic import BlendBlock, StreamingMosaic, blend_window
-from mscam.scene.pipeline import SceneJob, SceneSettings, explain_scene, write_scene_boxes
+from mscam.scene.pipeline import (
+    SceneJob,
+    SceneSettings,
+    blend_hot_tiles,
+    explain_scene,
+    write_scene_boxes,
+)
 from mscam.scene.raster import GCP, open_raster_info
 from mscam.scene.regions import _Region, merge_regions
 from mscam.scene.tiling import TileGrid
@@ -476,3 +482,34 @@ def test_cuda_heatmap_equals_cpu(tmp_path, model_card):
         gdal.Open(str(gpu_heat)).ReadAsArray(), gdal.Open(str(cpu_heat)).ReadAsArray(), atol=1e-4
     )
     assert open_raster_info(gpu_heat).width == 400
+
+
+def test_cold_tiles_and_empty_maps_do_not_dilute_a_hot_tiles_evidence():
+    grid = TileGrid(112, 64, 64, 0.25)  # two tiles: x 0–63 and 48–111, overlapping on 48–63
+    left, right = grid.tiles(grid.windows()[0])
+    assert (left.x0, right.x0, len(grid.windows())) == (0, 48, 1)
+    hot_map = np.full((64, 64), 0.8, np.float32)
+    rows = {}
+
+    def run(maps, probabilities):
+        block = BlendBlock.empty(0, 64, 112, valid=np.ones((64, 112), bool))
+        hot = blend_hot_tiles(block, [left, right], np.stack(maps), np.array(probabilities), 0.5)
+        mosaic = StreamingMosaic(112, 64, lambda y0, r: rows.__setitem__("out", r))
+        mosaic.add(block)
+        mosaic.flush(64)
+        return hot, rows["out"]
+
+    # Left hot, right cold (its map was never computed): the overlap keeps the hot value exactly.
+    hot, out = run([hot_map, np.zeros((64, 64), np.float32)], [0.8, 0.3])
+    assert [(t.x0, t.probability) for t in hot] == [(0, pytest.approx(0.8))]
+    np.testing.assert_allclose(out[:, :64], 0.8, rtol=1e-6)
+    np.testing.assert_array_equal(out[:, 64:], 0.0)
+    # A hot tile whose CAM is 0 everywhere is listed as hot but adds no weight either.
+    hot, out = run([hot_map, np.zeros((64, 64), np.float32)], [0.8, 0.9])
+    assert [t.x0 for t in hot] == [0, 48]
+    np.testing.assert_allclose(out[:, :64], 0.8, rtol=1e-6)
+    # Two hot maps still blend smoothly: in the overlap, between the two values.
+    hot, out = run([hot_map, np.full((64, 64), 0.4, np.float32)], [0.8, 0.9])
+    overlap = out[:, 48:64]
+    assert np.all((overlap > 0.4) & (overlap < 0.8)) and np.all(np.diff(overlap[32]) < 0)
+    np.testing.assert_allclose(out[:, 64:], 0.4, rtol=1e-6)

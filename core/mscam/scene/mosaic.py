@@ -4,8 +4,9 @@ Every tile map is weighted by a smooth window `w(i, j) = sin²(π(i + ½)/h) · 
 and the mosaic is `Σ_t w_t m_t / Σ_t w_t`. The window is positive everywhere (the `½` keeps the
 border pixels' weight above zero), so the division is exact wherever a tile covers a pixel:
 constant tile maps give a constant mosaic whatever the overlap, and the weights fade each tile in
-and out where tiles overlap, so no seam can show. Pixels that no tile covers (all tiles skipped
-as nodata) are 0.
+and out where tiles overlap, so no seam shows between blended tiles. The scene pipeline blends
+only tiles that carry a map (`pipeline.blend_hot_tiles`); pixels that no blended tile covers
+(cold sea, or tiles skipped as nodata) are 0, so a hot map that is not 0 at its border ends there.
 
 `BlendBlock` is what one window of tiles produces (the weighted sums over its rows);
 `StreamingMosaic` adds blocks and hands finished rows to a sink, so memory holds one band of rows

@@ -2,11 +2,12 @@
 
 How tile maps are made comparable (so empty sea stays cold and tiles meet without seams):
 every tile first gets a forward pass (the prescreen). A tile whose target-class probability `p`
-(softmax of the logits) is below `min_score` is cold: its map is 0 and it costs no backward pass.
+(softmax of the logits) is below `min_score` is cold: it gets no map and costs no backward pass.
 A hot tile's map is `p · s(CAM)`: the CAM min-maxed on the tile, scaled by how sure the model is
 that the tile holds the class. So a heatmap value is at most the probability of the best tile that
-sees the pixel, and a per-tile min-max cannot paint an empty tile hot. Tiles are blended with a
-smooth window (`mosaic.py`).
+sees the pixel, and a per-tile min-max cannot paint an empty tile hot. The hot tiles' maps are
+blended with a smooth window (`mosaic.py`); cold tiles, and hot tiles whose CAM is 0 everywhere,
+add no weight (`blend_hot_tiles`), so they cannot dilute a neighbour's evidence.
 
 The unit of work is a `TileWindow` (a band of tile rows): `process_window(scene, window, settings)`
 reads it, runs the CNN and the CAM and returns its `BlendBlock`; it depends on nothing else, so
@@ -22,7 +23,7 @@ import gc
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -129,6 +130,31 @@ class SceneResult:
     extra: dict = field(default_factory=dict)
 
 
+def blend_hot_tiles(
+    block: BlendBlock,
+    tiles: Sequence[Tile],
+    heat: np.ndarray,
+    probability: np.ndarray,
+    min_score: float,
+) -> list[TileScore]:
+    """Blend the maps of the hot tiles (`p ≥ min_score`) into `block`; return those tiles.
+
+    Only a hot tile whose map shows evidence somewhere (max > 0) is blended. A cold tile has no
+    map (the prescreen skipped its CAM), and a hot tile whose CAM is 0 everywhere (all its
+    weighted channels cancel, as MS-CAM's can) has no spatial evidence: blending either as zeros
+    would dilute a hot neighbour's evidence where they overlap, and a ship near the edge of the
+    one tile that sees it whole would fade out under a neighbour that only sees its part. So a
+    pixel's heat is the smooth blend of the hot maps that cover it, and 0 where none does.
+    """
+    hot = []
+    for tile, tile_heat, p in zip(tiles, heat, probability):
+        if p >= min_score:
+            hot.append(TileScore(tile.x0, tile.y0, tile.x1, tile.y1, float(p)))
+            if tile_heat.max() > 0:
+                block.add_tile(tile.x0, tile.y0, tile_heat)
+    return hot
+
+
 class SceneJob:
     """One scene prepared for processing: model, explainer, grid, reader and preprocessing."""
 
@@ -232,10 +258,8 @@ class SceneJob:
             if cancel is not None and cancel():
                 raise Cancelled("cancelled")
             heat, probability = self.explain_batch(torch.from_numpy(chips[start : start + step]))
-            for tile, tile_heat, p in zip(places[start : start + step], heat, probability):
-                block.add_tile(tile.x0, tile.y0, tile_heat)
-                if p >= self.settings.min_score:
-                    hot.append(TileScore(tile.x0, tile.y0, tile.x1, tile.y1, float(p)))
+            batch_places = places[start : start + step]
+            hot += blend_hot_tiles(block, batch_places, heat, probability, self.settings.min_score)
         return WindowResult(block, hot, len(places), prepared.skipped)
 
     def explain_batch(self, batch: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -281,7 +305,7 @@ class SceneJob:
             "merge_gap": str(self.settings.merge_gap),
             **({"units": self.settings.units} if self.settings.units else {}),
             **({"bands": ",".join(self.settings.bands)} if self.settings.bands else {}),
-            "scaling": "probability * minmax(CAM) per tile, sin^2-window blend",
+            "scaling": "probability * minmax(CAM) per tile, sin^2-window blend of the hot tiles",
             **self.working.tags(),
             "version": __version__,
         }
