@@ -11,11 +11,13 @@ from mscam.errors import InputError
 from mscam.radiometry.units import db_to_linear, linear_to_db
 from mscam.sar.chips import FAMILIES, build_chips
 from mscam.sar.synth import (
+    average_scene,
     polarisation_ratio_db,
     scene_profile,
     synthesize_scene,
 )
 from mscam.sar.targets import HullStyle, render_ship
+from mscam.sar.world import random_scene_arguments, render_scene
 
 #: Open sea with a constant wind and nothing on it but what a test asks for.
 PLAIN_SEA = scene_profile(
@@ -296,3 +298,60 @@ def test_every_family_fills_at_a_fine_pixel_spacing() -> None:
     chips = build_chips(10, seed=6, pixel_spacing=5.0, polarisation="random")
     assert set(chips.families.tolist()) == set(FAMILIES)
     assert np.all(chips.pixel_spacing == 5.0)
+
+
+def test_averaging_a_scene_means_linear_power_per_block_and_scales_its_truth() -> None:
+    scene = synthesize_scene(
+        64, PLAIN_SEA, seed=11, n_ships=2, pixel_spacing=2.5, nodata_border=False
+    )
+    scene.vv_db[:4, :4] = linear_to_db(np.arange(1.0, 17.0).reshape(4, 4))
+    scene.valid_mask[60:62, 0:3] = False
+    scene.vv_db[60:62, 0:3] = np.nan
+    coarse = average_scene(scene, 4)
+    assert coarse.shape == (16, 16) and coarse.pixel_spacing == 10.0
+    # The first block: mean of 1..16 in linear power (8.5), not the mean of the dB values.
+    assert coarse.vv_db[0, 0] == pytest.approx(float(linear_to_db(8.5)), abs=1e-5)
+    blocks = db_to_linear(scene.vh_db).reshape(16, 4, 16, 4).mean(axis=(1, 3))
+    ok = coarse.valid_mask
+    assert np.allclose(db_to_linear(coarse.vh_db[ok]), blocks[ok], rtol=1e-5)
+    # A block with any nodata is nodata: rows 60–61 fall in block row 15, columns 0–2 in 0.
+    assert not coarse.valid_mask[15, 0] and np.isnan(coarse.vv_db[15, 0])
+    assert coarse.geotransform[1] == scene.geotransform[1] * 4 == 10.0
+    assert coarse.looks == scene.looks * 16
+    for fine, ship in zip(scene.ships, coarse.ships):
+        assert ship["box"] == tuple(v // 4 for v in fine["box"])
+        assert ship["x"] == pytest.approx((fine["x"] + 0.5) / 4 - 0.5)
+        x0, y0, x1, y1 = ship["box"]
+        peak = float(np.nanmax(coarse.vv_db[y0 : y1 + 1, x0 : x1 + 1]))
+        assert ship["peak_db"] == pytest.approx(peak)
+        assert ship["averaged"] == 4
+    assert average_scene(scene, 1) is scene
+    with pytest.raises(InputError):
+        average_scene(scene, 0)
+
+
+def test_a_share_of_the_world_is_rendered_finer_and_averaged_back() -> None:
+    plain = random_scene_arguments("open", np.random.default_rng(4), pixel_spacing=(8.5, 11.5))
+    same = random_scene_arguments(
+        "open", np.random.default_rng(4), pixel_spacing=(8.5, 11.5), fine_fraction=0.0
+    )
+    assert "average" not in plain and repr(plain) == repr(same)
+    factors = []
+    for seed in range(6):
+        args = random_scene_arguments(
+            "open", np.random.default_rng(seed), size=128, pixel_spacing=(8.5, 11.5),
+            n_ships=3, fine_fraction=1.0,
+        )  # fmt: skip
+        factor = args["average"]
+        factors.append(factor)
+        assert 2 <= factor <= 4 and args["size"] == 128 * factor
+        # Targets as sharp as the fine pixels: 1–2.6 fine pixels of resolution.
+        assert args["pixel_spacing"] <= min(args["resolution_m"]) <= 2.6 * args["pixel_spacing"]
+        scene = render_scene(args)
+        assert scene.shape == (128, 128)
+        assert 8.5 <= scene.pixel_spacing <= 11.5
+    assert len(set(factors)) > 1
+    chips = build_chips(3, chip_size=32, seed=2, scene_size=128, fine_fraction=1.0)
+    assert np.all((chips.pixel_spacing >= 8.5) & (chips.pixel_spacing <= 11.5))
+    with pytest.raises(InputError, match="fine_fraction"):
+        build_chips(3, chip_size=32, fine_fraction=1.5)

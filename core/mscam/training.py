@@ -66,7 +66,8 @@ LENGTH_BANDS: tuple[tuple[float, float], ...] = ((0, 50), (50, 100), (100, 200),
 class TrainConfig:
     """Every knob of the recipe; the defaults are what ships as the bundled models.
     ``exclude_families``: comma-separated chip families (``mscam.sar.chips.FAMILIES``) left out
-    of training, for hold-out experiments."""
+    of training, for hold-out experiments. ``fine_fraction``: the share of chip scenes rendered
+    2–4× finer and averaged back to the model's spacing (`mscam.sar.world.render_scene`)."""
 
     polarisation: str = "dual"
     architecture: str = "compact-fcn"
@@ -83,6 +84,7 @@ class TrainConfig:
     mine_size: int = 768
     finetune_epochs: int = 3
     exclude_families: str = ""
+    fine_fraction: float = 0.0
     seed: int = 0
     threads: int = 2
 
@@ -190,6 +192,7 @@ def chip_arguments(config: TrainConfig, n_per_class: int, seed: int) -> dict[str
         "seed": seed,
         "polarisation": "random",
         "pixel_spacing": SPACING_RANGE,
+        **({"fine_fraction": config.fine_fraction} if config.fine_fraction else {}),
     }
 
 

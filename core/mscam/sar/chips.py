@@ -34,6 +34,7 @@ from mscam.sar.world import (
     RECIPE,
     family_quotas,
     random_scene_arguments,
+    render_scene,
 )
 
 #: Profiles cycled through by the ``classic`` world (the builder before families existed).
@@ -130,6 +131,8 @@ def _harvest(
         length = float(ship["length_m"])
         if not lo <= length <= hi:
             continue
+        if ship.get("averaged") and not _stands_out(scene, ship, 3.0):
+            continue  # a small boat averaged into the clutter is no longer a ship to see
         x0, y0, x1, y1 = ship["box"]
         fits = x1 - x0 + 5 <= s and y1 - y0 + 5 <= s
         spot = where.around(ship["box"], pad=2, avoid_ships=False) if fits else None
@@ -185,6 +188,7 @@ def build_chips(
     exclude_families: Iterable[str] = (),
     family_weights: Mapping[str, float] | None = None,
     world: str = "wide",
+    fine_fraction: float = 0.0,
 ) -> ChipSet:
     """Cut ``n_per_class`` chips of each class in :data:`CHIP_CLASSES` from synthetic scenes.
 
@@ -194,7 +198,9 @@ def build_chips(
     families in ``exclude_families`` (their share goes to the rest of their class; a class whose
     families are all excluded gets no chips). Ships are ``ship_length_range`` metres long
     (flat-ish), ``polarisation`` is ``"VV"``, ``"HH"`` or ``"random"`` (per scene) and
-    ``pixel_spacing`` a value or a (lo, hi) range of metres (per scene).
+    ``pixel_spacing`` a value or a (lo, hi) range of metres (per scene); a share
+    ``fine_fraction`` of the scenes is rendered 2–4× finer and averaged back to it
+    (:func:`~mscam.sar.world.render_scene`).
     ``world="classic"``: the former builder (10 m, VV, scenes cycling through ``profiles``).
     Chips come from many scenes; same arguments, same chips; grouped by class in class order.
     """
@@ -205,6 +211,8 @@ def build_chips(
     spacings = pixel_spacing if isinstance(pixel_spacing, tuple) else (pixel_spacing,) * 2
     if not 0.5 <= spacings[0] <= spacings[1] <= 100.0:
         raise InputError(f"pixel spacing must be 0.5–100 m (lo ≤ hi), got {pixel_spacing}")
+    if not 0.0 <= fine_fraction <= 1.0:
+        raise InputError(f"fine_fraction must be in [0, 1], got {fine_fraction}")
     lo, hi = ship_length_range
     if not 1.0 <= lo <= hi:
         raise InputError(f"ship_length_range must be (lo, hi) with 1 ≤ lo ≤ hi, got {(lo, hi)}")
@@ -253,8 +261,9 @@ def build_chips(
             pixel_spacing=pixel_spacing,
             ship_length_range=(lo, hi),
             n_ships=n_ships,
+            fine_fraction=fine_fraction,
         )
-        scene = synthesize_scene(**arguments)
+        scene = render_scene(arguments)
         index = len(scenes)
         scenes.append(arguments)
         where = SceneWindows(scene, chip_size, rng)
@@ -294,7 +303,11 @@ def _assemble(rows: list[tuple[int, str, _Found]], scenes: list[dict[str, Any]])
         lengths_m=np.array([item[5] for item in found], np.float32),
         polarisation=np.array([scenes[item[0]].get("polarisation", "VV") for item in found], "<U2"),
         pixel_spacing=np.array(
-            [scenes[item[0]].get("pixel_spacing", PIXEL_M) for item in found], np.float32
+            [
+                scenes[item[0]].get("pixel_spacing", PIXEL_M) * scenes[item[0]].get("average", 1)
+                for item in found
+            ],
+            np.float32,
         ),
     )
 

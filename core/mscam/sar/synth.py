@@ -352,3 +352,78 @@ def synthesize_scene(
         resolution_m=(float(resolution_m[0]), float(resolution_m[1])),
         sidelobe_alpha=float(sidelobe_alpha),
     )
+
+
+def _scale_item(item: dict[str, Any], factor: int, co_db: np.ndarray) -> dict[str, Any]:
+    """A truth record on a grid ``factor`` times coarser: box and centre scaled, and a point
+    target's or ship's peak re-read from the averaged co-pol band (averaging lowers it)."""
+    out = dict(item)
+    x0, y0, x1, y1 = (int(v) for v in item["box"])
+    box = (x0 // factor, y0 // factor, x1 // factor, y1 // factor)
+    out["box"] = box
+    out["averaged"] = factor
+    for key in ("x", "y"):
+        if key in item:
+            out[key] = (float(item[key]) + 0.5) / factor - 0.5
+    if "peak_db" in item:
+        window = co_db[box[1] : box[3] + 1, box[0] : box[2] + 1]
+        values = window[np.isfinite(window)]
+        if values.size:
+            out["peak_db"] = float(values.max())
+    return out
+
+
+def average_scene(scene: SyntheticScene, factor: int) -> SyntheticScene:
+    """``scene`` averaged ``factor`` × ``factor`` pixels to one, in linear power, as a finer
+    product brought to a coarser spacing is (GDAL's ``average``): what the pipeline does to a
+    1–5 m scene before a 10 m model sees it. A block with any nodata is nodata; land where most
+    of a block is land; truth boxes and centres scaled, peaks re-read from the averaged image.
+    """
+    if factor < 1:
+        raise InputError(f"the averaging factor must be ≥ 1, got {factor}")
+    if factor == 1:
+        return scene
+    h, w = (n // factor for n in scene.shape)
+    if h < 1 or w < 1:
+        raise InputError(f"a {scene.shape} scene is smaller than one {factor}² block")
+
+    def blocks(a: np.ndarray) -> np.ndarray:
+        return a[: h * factor, : w * factor].reshape(h, factor, w, factor)
+
+    valid = blocks(scene.valid_mask).all(axis=(1, 3))
+    images = []
+    for band in (scene.vv_db, scene.vh_db):
+        linear = np.power(10.0, np.nan_to_num(band, nan=-100.0) / 10.0, dtype=np.float64)
+        image = linear_to_db(blocks(linear).mean(axis=(1, 3))).astype(np.float32)
+        image[~valid] = np.nan
+        images.append(image)
+    land = blocks(scene.land_mask).mean(axis=(1, 3)) >= 0.5
+    incidence = scene.incidence_deg[: w * factor].reshape(w, factor).mean(axis=1)
+    gt = list(scene.geotransform)
+    gt[1], gt[5] = gt[1] * factor, gt[5] * factor
+
+    def inside(item: dict[str, Any]) -> bool:
+        x0, y0 = (int(v) // factor for v in item["box"][:2])
+        return x0 < w and y0 < h
+
+    return SyntheticScene(
+        vv_db=images[0],
+        vh_db=images[1],
+        ships=[_scale_item(s, factor, images[0]) for s in scene.ships if inside(s)],
+        hard_negatives=[
+            _scale_item(n, factor, images[0]) for n in scene.hard_negatives if inside(n)
+        ],
+        land_mask=land,
+        valid_mask=valid,
+        incidence_deg=incidence.astype(np.float32),
+        profile=scene.profile,
+        seed=scene.seed,
+        geotransform=tuple(gt),
+        epsg=scene.epsg,
+        polarisation=scene.polarisation,
+        pixel_spacing=scene.pixel_spacing * factor,
+        calibration_db=scene.calibration_db,
+        looks=scene.looks * factor**2,
+        resolution_m=scene.resolution_m,
+        sidelobe_alpha=scene.sidelobe_alpha,
+    )

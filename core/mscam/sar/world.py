@@ -17,7 +17,7 @@ import numpy as np
 
 from mscam.errors import InputError
 from mscam.sar.profiles import PIXEL_M, PROFILES, SceneProfile
-from mscam.sar.synth import POLARISATIONS
+from mscam.sar.synth import POLARISATIONS, SyntheticScene, average_scene, synthesize_scene
 
 CHIP_CLASSES: tuple[str, ...] = ("ship", "sea", "land", "bright")
 #: Chip family → class. Hard negatives map to ``bright`` (at sea) or ``land`` (on land).
@@ -101,14 +101,19 @@ def random_scene_arguments(
     pixel_spacing: float | tuple[float, float] = PIXEL_M,
     ship_length_range: tuple[float, float] = (15.0, 400.0),
     n_ships: int | None = None,
+    fine_fraction: float = 0.0,
 ) -> dict[str, Any]:
-    """:func:`synthesize_scene` keyword arguments for one scene of the wide world.
+    """:func:`render_scene` arguments (:func:`synthesize_scene` keyword arguments, and
+    ``average``) for one scene of the wide world.
 
     ``recipe``: ``"open"`` (open sea with ships, platforms, buoys, rocks, ghosts), ``"coast"``
     (coast with towns, harbours, moored ships, islands, land ghosts) or ``"farm"`` (a wind
     farm at sea). The sea state, speckle looks, calibration, incidence, noise floor and seams,
     polarisation (``"random"``: VV or HH) and pixel spacing (a value or a (lo, hi) range) are
-    drawn from ``rng``.
+    drawn from ``rng``. A share ``fine_fraction`` of the sea scenes (open, farm) is drawn 2–4×
+    finer (and as much larger) with ``average`` = that factor: :func:`render_scene` averages it
+    back to the drawn spacing, as the pipeline averages a finer product for a model, so those
+    targets are about one pixel sharp on a smoother sea.
     """
     spacing = (
         float(rng.uniform(*pixel_spacing))
@@ -184,7 +189,7 @@ def random_scene_arguments(
         raise InputError(f"unknown scene recipe {recipe!r}; choose open, coast or farm")
     profile: SceneProfile = replace(base, name=f"wide-{recipe}", **sea, **layout)
     near = float(rng.uniform(20.0, 42.0))
-    return {
+    arguments = {
         "size": size,
         "profile": profile,
         "seed": int(rng.integers(2**31)),
@@ -204,6 +209,22 @@ def random_scene_arguments(
         "sidelobe_alpha": float(rng.uniform(0.55, 1.0)),
         "speckle_corr_px": float(rng.uniform(0.5, 1.1)) if rng.random() < 0.5 else 0.0,
     }
+    # Only at sea: averaged land would teach the land class a smoothness real land lacks.
+    if recipe != "coast" and fine_fraction > 0 and rng.random() < fine_fraction:
+        factor = int(rng.integers(2, 5))
+        arguments["size"] = size * factor
+        arguments["pixel_spacing"] = spacing / factor
+        arguments["resolution_m"] = tuple(r / factor for r in arguments["resolution_m"])
+        arguments["average"] = factor
+    return arguments
+
+
+def render_scene(arguments: Mapping[str, Any]) -> SyntheticScene:
+    """The scene of :func:`random_scene_arguments`' ``arguments``: synthesised, then averaged
+    ``average`` × ``average`` pixels to one where the arguments ask (:func:`average_scene`)."""
+    kwargs = dict(arguments)
+    factor = int(kwargs.pop("average", 1))
+    return average_scene(synthesize_scene(**kwargs), factor)
 
 
 def family_quotas(n_per_class: int, weights: Mapping[str, float]) -> dict[str, int]:
