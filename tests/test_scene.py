@@ -493,7 +493,10 @@ def test_cold_tiles_and_empty_maps_do_not_dilute_a_hot_tiles_evidence():
 
     def run(maps, probabilities):
         block = BlendBlock.empty(0, 64, 112, valid=np.ones((64, 112), bool))
-        hot = blend_hot_tiles(block, [left, right], np.stack(maps), np.array(probabilities), 0.5)
+        hot, empty = blend_hot_tiles(
+            block, [left, right], np.stack(maps), np.array(probabilities), 0.5
+        )
+        assert empty == sum(p >= 0.5 and m.max() == 0 for m, p in zip(maps, probabilities))
         mosaic = StreamingMosaic(112, 64, lambda y0, r: rows.__setitem__("out", r))
         mosaic.add(block)
         mosaic.flush(64)

@@ -336,7 +336,7 @@ def assemble_scene(
     windows = job.windows()
     band_rows = max(window.y1 - window.y0 for window in windows)
     report = progress or (lambda fraction, message: None)
-    totals = {"tiles": 0, "skipped": 0}
+    totals = {"tiles": 0, "skipped": 0, "empty_maps": 0}
     hot_by_window: dict[int, list[TileScore]] = {}
     tracker = RowTracker(windows, job.grid.height)
     with job.heatmap_writer(heatmap) as writer:
@@ -347,6 +347,7 @@ def assemble_scene(
                 hot_by_window[index] = result.hot_tiles
                 totals["tiles"] += result.tiles
                 totals["skipped"] += result.skipped
+                totals["empty_maps"] += result.empty_maps
                 report(count / (len(windows) + 1), f"window {count}/{len(windows)}")
             if tracker.final_rows() < job.grid.height:
                 raise RuntimeError("the cluster returned fewer windows than it was given")

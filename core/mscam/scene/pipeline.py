@@ -114,6 +114,7 @@ class WindowResult:
     hot_tiles: list[TileScore]
     tiles: int  # tiles given to the CNN
     skipped: int  # tiles skipped as mostly nodata
+    empty_maps: int = 0  # hot tiles whose CAM is 0 everywhere
 
 
 @dataclass
@@ -136,8 +137,9 @@ def blend_hot_tiles(
     heat: np.ndarray,
     probability: np.ndarray,
     min_score: float,
-) -> list[TileScore]:
-    """Blend the maps of the hot tiles (`p ≥ min_score`) into `block`; return those tiles.
+) -> tuple[list[TileScore], int]:
+    """Blend the maps of the hot tiles (`p ≥ min_score`) into `block`; return those tiles and
+    how many of them have a map that is 0 everywhere.
 
     Only a hot tile whose map shows evidence somewhere (max > 0) is blended. A cold tile has no
     map (the prescreen skipped its CAM), and a hot tile whose CAM is 0 everywhere (all its
@@ -146,13 +148,15 @@ def blend_hot_tiles(
     one tile that sees it whole would fade out under a neighbour that only sees its part. So a
     pixel's heat is the smooth blend of the hot maps that cover it, and 0 where none does.
     """
-    hot = []
+    hot, empty = [], 0
     for tile, tile_heat, p in zip(tiles, heat, probability):
         if p >= min_score:
             hot.append(TileScore(tile.x0, tile.y0, tile.x1, tile.y1, float(p)))
             if tile_heat.max() > 0:
                 block.add_tile(tile.x0, tile.y0, tile_heat)
-    return hot
+            else:
+                empty += 1
+    return hot, empty
 
 
 class SceneJob:
@@ -166,7 +170,9 @@ class SceneJob:
         self.batch = settings.batch or default_batch(self.device)
         # No --model: the bundled model that fits the scene's polarisations (dual- or single-pol).
         self.model_choice = (
-            None if settings.model else bundled_model_for(self.reader.info, settings.bands)
+            None
+            if settings.model
+            else bundled_model_for(self.reader.info, settings.bands, settings.pixel_spacing)
         )
         self.loaded: LoadedModel = load_model(
             self.model_choice.path if self.model_choice else settings.model,
@@ -253,14 +259,18 @@ class SceneJob:
         window, chips, places = prepared.window, prepared.chips, prepared.places
         block = BlendBlock.empty(window.y0, window.y1, self.reader.info.width, valid=prepared.valid)
         hot: list[TileScore] = []
+        empty = 0
         step = self.batch
         for start in range(0, len(places), step):
             if cancel is not None and cancel():
                 raise Cancelled("cancelled")
             heat, probability = self.explain_batch(torch.from_numpy(chips[start : start + step]))
             batch_places = places[start : start + step]
-            hot += blend_hot_tiles(block, batch_places, heat, probability, self.settings.min_score)
-        return WindowResult(block, hot, len(places), prepared.skipped)
+            found, none = blend_hot_tiles(
+                block, batch_places, heat, probability, self.settings.min_score
+            )
+            hot, empty = hot + found, empty + none
+        return WindowResult(block, hot, len(places), prepared.skipped, empty)
 
     def explain_batch(self, batch: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Tile heat `p · s(CAM)` (zero below `min_score`) and `p`, for a batch of chips."""
@@ -411,7 +421,7 @@ def _explain_scene(
     windows = job.windows()
     band_rows = max(window.y1 - window.y0 for window in windows)
     report = progress or (lambda fraction, message: None)
-    totals = {"tiles": 0, "skipped": 0}
+    totals = {"tiles": 0, "skipped": 0, "empty_maps": 0}
     hot_tiles: list[TileScore] = []
     with job.heatmap_writer(heatmap) as writer:
         with streaming_mosaic(job, writer, band_rows) as mosaic:
@@ -425,6 +435,7 @@ def _explain_scene(
                     hot_tiles += result.hot_tiles
                     totals["tiles"] += result.tiles
                     totals["skipped"] += result.skipped
+                    totals["empty_maps"] += result.empty_maps
                     report((index + 1) / (len(windows) + 1), f"window {index + 1}/{len(windows)}")
             if cancel is not None and cancel():
                 raise Cancelled("cancelled")
@@ -490,6 +501,14 @@ def finish_scene(
     writer.discard()
     if totals["skipped"] and totals["skipped"] == len(job.grid):
         log.warning("every tile is mostly nodata: the heatmap is all nodata or zero")
+    if totals.get("empty_maps"):
+        log.warning(
+            "%d of %d hot tiles got an all-zero %s map (its weighted channels cancel): they add "
+            "no heat, so a target only they see gets no box",
+            totals["empty_maps"],
+            len(hot_tiles),
+            settings.method,
+        )
     report(1.0, "done")
     return SceneResult(
         heatmap,
