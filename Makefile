@@ -79,15 +79,21 @@ test-debian13:
 demo: setup
 	$(PY) -m mscam demo --out demo_out
 
-# Rebuild the two bundled models on the same synthetic chips (cached in build/chips): dual-pol
-# (models/default, what load_model() loads) and single-pol (models/single_pol), each with its
-# accuracy report, then bench/model/report.md (gradient spread, family hold-out experiment).
+# Rebuild the four bundled models on synthetic chips (cached in build/chips): dual-pol
+# (models/default, what load_model() loads) and single-pol (models/single_pol), then their twins
+# for scenes finer than ~8.5 m, trained on scenes rendered finer and averaged to ~10 m
+# (models/fine_dual, models/fine_single), each with its accuracy report, then
+# bench/model/report.md (gradient spread, family hold-out experiment).
 MODEL_CHIPS := --chip-cache build/chips
 model: setup
 	$(PY) -m mscam train --polarisation dual --out core/mscam/models/default \
 	  --report bench/model/dual $(MODEL_CHIPS)
 	$(PY) -m mscam train --polarisation single --out core/mscam/models/single_pol \
 	  --report bench/model/single $(MODEL_CHIPS)
+	$(PY) -m mscam train --polarisation dual --fine-fraction 1 --out core/mscam/models/fine_dual \
+	  --report bench/model/fine_dual $(MODEL_CHIPS)
+	$(PY) -m mscam train --polarisation single --fine-fraction 1 \
+	  --out core/mscam/models/fine_single --report bench/model/fine_single $(MODEL_CHIPS)
 	$(PY) bench/model/report.py --out bench/model
 
 # bench_cam.py runs in the benchmark venv so that pytorch-grad-cam's Grad-CAM is timed in the

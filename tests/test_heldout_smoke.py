@@ -238,4 +238,6 @@ def test_seed_sets_give_fresh_scenes_of_the_same_kinds():
         "vv-only",
         "hh-only",
         "opensea-3m",
+        "opensea-warped-3m",
+        "vv-only-3m",
     }

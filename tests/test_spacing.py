@@ -14,7 +14,7 @@ from mscam.cli import build_parser
 from mscam.errors import InputError
 from mscam.models import ModelCard
 from mscam.scene.heatmap_writer import HEATMAP_NODATA, heatmap_tags
-from mscam.scene.pipeline import SceneSettings, explain_scene
+from mscam.scene.pipeline import SceneJob, SceneSettings, explain_scene
 from mscam.scene.raster import GCP, RasterReader, open_raster_info, write_geotiff
 from mscam.scene.resample import WorkingGrid, map_back, open_working_scene
 from mscam.scene.spacing import scene_pixel_spacing
@@ -308,3 +308,50 @@ def test_cli_pixel_spacing_flag(tmp_path, cards, capsys):
     with pytest.raises(InputError, match="pixel spacing must be positive"):
         args.run(args)
     assert not (tmp_path / "x.tif").exists()
+
+
+def _sea_tif(path: Path, spacing: float, resolution: float | None = None) -> Path:
+    """A speckled sea scene (mscam.sar, no targets) at ``spacing`` metres, VV+VH in dB."""
+    from mscam.sar.synth import scene_profile, synthesize_scene
+
+    scene = synthesize_scene(
+        256, scene_profile("calm"), seed=3, n_ships=0, pixel_spacing=spacing, nodata_border=False,
+        resolution_m=(resolution or 2 * spacing,) * 2, looks=4.0,
+    )  # fmt: skip
+    gt = (500000.0, spacing, 0.0, 6000000.0, 0.0, -spacing)
+    write_geotiff(
+        path, np.stack([scene.vv_db, scene.vh_db]), geotransform=gt, projection="EPSG:32633",
+        band_descriptions=["VV", "VH"],
+    )  # fmt: skip
+    return path
+
+
+def test_speckle_correlation_tells_a_resampled_scene_from_a_fine_one(tmp_path, caplog):
+    from mscam.scene.spacing import resolved_spacing, speckle_correlation_px
+
+    native = _sea_tif(tmp_path / "s10.tif", 10.0)
+    fine = _sea_tif(tmp_path / "s3.tif", 3.0, resolution=3.0)
+    warped = tmp_path / "warped3.tif"
+    gdal.Warp(str(warped), str(native), xRes=3.0, yRes=3.0, resampleAlg="bilinear")
+    lengths = {}
+    for name, path in (("native", native), ("fine", fine), ("warped", warped)):
+        with RasterReader(path) as reader:
+            lengths[name] = speckle_correlation_px(reader, 1)
+    assert lengths["native"] < 0.8 and lengths["fine"] < 0.8
+    assert lengths["warped"] > 1.2
+    assert resolved_spacing(3.0, lengths["fine"]) < 6.0  # detail at about its pixels
+    assert resolved_spacing(3.0, lengths["warped"]) > 6.7  # a 10 m scene in 3 m pixels
+    assert resolved_spacing(3.0, None) == 3.0
+    # The pipeline decimates the warped scene to the model's spacing (averaging it again would
+    # blur it twice) and averages the fine one.
+    for path, decimated in ((warped, True), (fine, False)):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="mscam"):
+            job = SceneJob(path, SceneSettings(device="cpu"))
+        assert job.working.shrinks and job.probe.oversampled() == decimated
+        assert ("decimated to the model's spacing (nearest)" in caplog.text) == decimated
+    # A constant band says nothing: None, and the pixel spacing stands.
+    flat = tmp_path / "flat.tif"
+    write_geotiff(flat, np.full((1, 64, 64), -20.0, np.float32), geotransform=(0, 3, 0, 0, 0, -3))
+    with RasterReader(flat) as reader:
+        assert speckle_correlation_px(reader, 1) is None

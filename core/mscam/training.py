@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from mscam.cam.gradient import gradient_spread
 from mscam.errors import InputError
 from mscam.models.architectures import DEFAULT_TARGET_LAYERS, build_architecture
 from mscam.models.card import ModelCard
@@ -58,6 +59,12 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 #: Pixel spacings (metres) the models train on and their cards accept as they are.
 SPACING_RANGE = (8.5, 11.5)
+#: What a card trained on finer scenes averaged to its spacing (fine_fraction 1) adds to its text.
+FINE_NOTE = (
+    " Every training scene was rendered 2-4x finer and averaged to about 10 m in linear power, as"
+    " the pipeline averages a scene finer than the range a 10 m model accepts: chosen for such"
+    " scenes (1-7 m products: ICEYE, Capella, Umbra, TerraSAR-X, COSMO-SkyMed, S1 SM)."
+)
 #: Ship length bands (metres) of the per-size recall.
 LENGTH_BANDS: tuple[tuple[float, float], ...] = ((0, 50), (50, 100), (100, 200), (200, 1e9))
 
@@ -162,27 +169,6 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, n_classes: int, batch: int 
     return float((predicted == y).float().mean()), confusion
 
 
-def gradient_spread(model: nn.Module, target_layer: str, x: Tensor, class_index: int) -> float:
-    """Mean over chips and channels of ``std_ij(g) / mean_ij |g|``, g = ∂y_c/∂A at the target
-    layer: 0 when the gradient is constant within every channel (GAP + linear above the layer).
-    Channels whose gradient is zero everywhere are left out."""
-    model.eval()
-    layer = model.get_submodule(target_layer)
-    captured: dict[str, Tensor] = {}
-    hook = layer.register_forward_hook(lambda _m, _i, out: captured.update(a=out))
-    try:
-        logits = model(x)
-    finally:
-        hook.remove()
-    (grad,) = torch.autograd.grad(logits[:, class_index].sum(), captured["a"])
-    flat = grad.detach().flatten(2).double()
-    scale = flat.abs().mean(-1)
-    used = scale > 0
-    if not used.any():
-        return 0.0
-    return float((flat.std(-1, unbiased=False)[used] / scale[used]).mean())
-
-
 def chip_arguments(config: TrainConfig, n_per_class: int, seed: int) -> dict[str, Any]:
     """The :func:`mscam.sar.chips.build_chips` arguments of a split: VV- and HH-flavoured
     scenes (drawn per scene), pixel spacings over the card's accepted range, ships 15–400 m."""
@@ -277,10 +263,10 @@ def mine_hard_negatives(
     grid and labelled from the truth (:func:`mscam.sar.chips.scene_tiles`), that ``model`` calls
     ``ship`` although they hold no ship: the extra negatives, with their own labels (sea, land,
     bright), and the counts of ship-free tiles looked at and mined. Scenes cycle through open
-    sea, coast and wind farm of the wide world."""
+    sea, coast and wind farm of the wide world, a share ``fine_fraction`` of them rendered finer
+    and averaged back as the chips' are."""
     from mscam.sar.chips import scene_tiles
-    from mscam.sar.synth import synthesize_scene
-    from mscam.sar.world import random_scene_arguments
+    from mscam.sar.world import random_scene_arguments, render_scene
 
     ship = classes.index("ship")
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x4D494E45]))
@@ -291,9 +277,10 @@ def mine_hard_negatives(
             rng,
             size=config.mine_size,
             pixel_spacing=SPACING_RANGE,
+            fine_fraction=config.fine_fraction,
         )
         try:
-            tiles = scene_tiles(synthesize_scene(**arguments), config.chip_size)
+            tiles = scene_tiles(render_scene(arguments), config.chip_size)
         except InputError:  # a small scene may hold no tile clear of its nodata border
             continue
         negative = tiles.labels != ship
@@ -441,8 +428,9 @@ def train(
     ships = (y_test == classes.index("ship")).nonzero().flatten()[:128]
     spread = gradient_spread(model, target_layer, x_test_in[ships], classes.index("ship"))
     seconds = time.perf_counter() - started
+    fine = config.fine_fraction >= 1.0
     card = ModelCard(
-        name=spec["name"],
+        name=spec["name"] + ("-fine" if fine else ""),
         version="2.2.0",
         architecture=config.architecture,
         architecture_kwargs={"width": config.width},
@@ -456,7 +444,8 @@ def train(
         weights="weights.pt",
         description=f"Ships vs sea clutter, land and bright non-ship targets, {spec['what']}, "
         "sigma0 in dB at about 10 m pixel spacing (Sentinel-1 IW GRD-like). Trained on mscam's "
-        "synthetic scenes only, VV- and HH-flavoured; CO is VV or HH, CROSS is VH or HV.",
+        "synthetic scenes only, VV- and HH-flavoured; CO is VV or HH, CROSS is VH or HV."
+        + (FINE_NOTE if fine else ""),
         training={
             "recipe": "mscam.training",
             "config": asdict(config),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from mscam.cam.base import BaseCAM
 from mscam.cam.weights import channel_weight
@@ -68,3 +68,24 @@ class HiResCAM(BaseCAM):
 
     def _map(self, x: Tensor, activations: Tensor, grads: Tensor | None, targets: Tensor) -> Tensor:
         return (grads * activations).sum(dim=1)
+
+
+def gradient_spread(model: nn.Module, target_layer: str, x: Tensor, class_index: int) -> float:
+    """Mean over chips and channels of ``std_ij(g) / mean_ij |g|``, g = ∂y_c/∂A at the target
+    layer: 0 when the gradient is constant within every channel (GAP + linear above the layer).
+    Channels whose gradient is zero everywhere are left out."""
+    model.eval()
+    layer = model.get_submodule(target_layer)
+    captured: dict[str, Tensor] = {}
+    hook = layer.register_forward_hook(lambda _m, _i, out: captured.update(a=out))
+    try:
+        logits = model(x)
+    finally:
+        hook.remove()
+    (grad,) = torch.autograd.grad(logits[:, class_index].sum(), captured["a"])
+    flat = grad.detach().flatten(2).double()
+    scale = flat.abs().mean(-1)
+    used = scale > 0
+    if not used.any():
+        return 0.0
+    return float((flat.std(-1, unbiased=False)[used] / scale[used]).mean())

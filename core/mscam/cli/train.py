@@ -40,8 +40,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def report_markdown(report) -> str:
     classes, config, extra = report.classes, report.config, report.extra
     lines = [
-        f"# Bundled {config.polarisation}-pol model: {config.architecture}, held-out accuracy "
-        f"{report.accuracy:.3f}",
+        f"# Bundled {config.polarisation}-pol model"
+        f"{' for finer scenes (averaged renders)' if config.fine_fraction >= 1 else ''}: "
+        f"{config.architecture}, held-out accuracy {report.accuracy:.3f}",
         "",
         f"Trained in {report.seconds:.0f} s on CPU ({config.threads} threads; chips built in "
         f"{extra.get('chips_seconds', 0):.0f} s), seed {config.seed}, {config.train_per_class} "

@@ -19,6 +19,8 @@ from mscam.models.card import CARD_FILE_NAME, INPUT_UNITS, ModelCard
 from mscam.models.loading import DEFAULT_CARD_PATH, LoadedModel, load_model, save_model
 from mscam.models.select import (
     DUAL_POL_CARD_PATH,
+    FINE_DUAL_POL_CARD_PATH,
+    FINE_SINGLE_POL_CARD_PATH,
     SINGLE_POL_CARD_PATH,
     ModelChoice,
     choose_bundled_model,
@@ -30,6 +32,8 @@ __all__ = [
     "DEFAULT_CARD_PATH",
     "DEFAULT_TARGET_LAYERS",
     "DUAL_POL_CARD_PATH",
+    "FINE_DUAL_POL_CARD_PATH",
+    "FINE_SINGLE_POL_CARD_PATH",
     "INPUT_UNITS",
     "SINGLE_POL_CARD_PATH",
     "CompactCNN",

@@ -10,8 +10,17 @@ scene's bands, and :func:`choose_bundled_model` picks the model when the user na
 * co-pol only → the single-pol model;
 * cross-pol only → ``InputError`` (ships are detected on the co-polarised return).
 
+Each has a twin for scenes finer than the spacings the model accepts (``models/fine_dual``,
+``models/fine_single``): the pipeline averages such a scene to the model's ~10 m in linear power,
+which leaves targets about one pixel sharp on a sea smoother than any 10 m product's, so the twin
+was trained only on scenes rendered 2–4× finer and averaged the same way. It is chosen when the
+scene's pixel spacing (``--pixel-spacing``, else its georeferencing; the finer axis) is at least
+:data:`FINER_FACTOR` times finer than the model's (≤ 6.7 m for the 10 m models).
+
 >>> choose_bundled_model(("HH", "HV")).kind, choose_bundled_model(("VV",)).note
 ('dual-pol', 'auto: single-pol (scene has VV only)')
+>>> choose_bundled_model(("VV",), spacing_m=3.0).note
+'auto: single-pol for finer scenes (scene has VV only, at 3 m)'
 >>> match_roles(["CO", "CROSS"], ("HV", "HH"))
 [1, 0]
 """
@@ -30,6 +39,8 @@ __all__ = [
     "CO_POL",
     "CROSS_POL",
     "DUAL_POL_CARD_PATH",
+    "FINE_DUAL_POL_CARD_PATH",
+    "FINE_SINGLE_POL_CARD_PATH",
     "GENERIC_ROLES",
     "SINGLE_POL_CARD_PATH",
     "ModelChoice",
@@ -45,6 +56,10 @@ DUAL_POL_CARD_PATH = _MODELS / "default" / CARD_FILE_NAME
 """The bundled dual-pol model (also the default of ``load_model()``)."""
 SINGLE_POL_CARD_PATH = _MODELS / "single_pol" / CARD_FILE_NAME
 """The bundled single-pol model."""
+FINE_DUAL_POL_CARD_PATH = _MODELS / "fine_dual" / CARD_FILE_NAME
+"""The bundled dual-pol model for scenes finer than the dual-pol card accepts."""
+FINE_SINGLE_POL_CARD_PATH = _MODELS / "fine_single" / CARD_FILE_NAME
+"""The bundled single-pol model for scenes finer than the single-pol card accepts."""
 
 CO_POL: tuple[str, ...] = ("VV", "HH")
 CROSS_POL: tuple[str, ...] = ("VH", "HV")
@@ -84,22 +99,55 @@ class ModelChoice:
     path: Path
     kind: str  # "dual-pol" or "single-pol"
     note: str  # e.g. "auto: single-pol (scene has VV only)"
+    finer: bool = False  # the twin for scenes finer than the card accepts
 
 
-def choose_bundled_model(roles: Sequence[str]) -> ModelChoice:
+#: The pixel spacing (metres) of every bundled model's card.
+BUNDLED_SPACING = 10.0
+#: A scene at least this many times finer than a model's spacing gets the averaged twin: halfway
+#: between a scene at the model's own spacing (1×) and the twin's least averaging (2×).
+FINER_FACTOR = 1.5
+
+
+def _finer(card_path: Path, spacing_m: float | None) -> bool:
+    """Whether a scene at ``spacing_m`` metres is at least :data:`FINER_FACTOR` times finer than
+    the card at ``card_path`` (the pipeline then averages it to the card's spacing)."""
+    if spacing_m is None:
+        return False
+    from mscam.models.card import ModelCard
+
+    card = ModelCard.load(card_path)
+    return card.pixel_spacing is not None and spacing_m * FINER_FACTOR <= card.pixel_spacing
+
+
+def choose_bundled_model(
+    roles: Sequence[str], spacing_m: float | None = None, detail_m: float | None = None
+) -> ModelChoice:
     """The bundled model for a scene whose bands have polarisation ``roles`` (as
-    :func:`mscam.radiometry.units.detect_band_roles` returns them); ``InputError`` when none
-    fits."""
+    :func:`mscam.radiometry.units.detect_band_roles` returns them), whose pixels are
+    ``spacing_m`` metres (None: unknown) and which holds ``detail_m`` metres of ground detail
+    (default: its pixels'; more for a scene resampled finer than it was imaged); ``InputError``
+    when none fits."""
+    detail = spacing_m if detail_m is None else detail_m
     upper = [role.upper() for role in roles]
     co = [role for role in upper if role in CO_POL]
     cross = [role for role in upper if role in CROSS_POL]
+
+    def choice(path: Path, fine_path: Path, kind: str, has: str) -> ModelChoice:
+        if _finer(path, detail):
+            at = f"{spacing_m if spacing_m is not None else detail:.3g}"
+            return ModelChoice(
+                fine_path, kind, f"auto: {kind} for finer scenes ({has}, at {at} m)", True
+            )
+        return ModelChoice(path, kind, f"auto: {kind} ({has})")
+
     if co and cross:
         pair = match_roles(["CO", "CROSS"], upper)
         used = "+".join(upper[i] for i in pair) if pair else "+".join(co[:1] + cross[:1])
-        return ModelChoice(DUAL_POL_CARD_PATH, "dual-pol", f"auto: dual-pol (scene has {used})")
+        return choice(DUAL_POL_CARD_PATH, FINE_DUAL_POL_CARD_PATH, "dual-pol", f"scene has {used}")
     if co:
-        return ModelChoice(
-            SINGLE_POL_CARD_PATH, "single-pol", f"auto: single-pol (scene has {co[0]} only)"
+        return choice(
+            SINGLE_POL_CARD_PATH, FINE_SINGLE_POL_CARD_PATH, "single-pol", f"scene has {co[0]} only"
         )
     if cross:
         raise InputError(
@@ -112,16 +160,20 @@ def choose_bundled_model(roles: Sequence[str]) -> ModelChoice:
     )
 
 
-def bundled_model_for(info, bands: Sequence[str] | None = None) -> ModelChoice:
+def bundled_model_for(
+    info, bands: Sequence[str] | None = None, pixel_spacing: float | None = None, detail=None
+) -> ModelChoice:
     """:func:`choose_bundled_model` for a raster (a ``RasterInfo``: band count, descriptions,
-    metadata), its roles detected as the preprocessing detects them (``bands`` overrides), and
-    the choice logged so the user sees which model runs."""
+    metadata), its roles detected as the preprocessing detects them (``bands`` overrides), its
+    pixel spacing (metres, None: unknown) and the ground detail its pixels hold (``detail``, a
+    ``mscam.scene.spacing.SceneDetail``: a 10 m product warped to 3 m is not a 3 m product). The
+    choice is logged so the user sees which model runs."""
     # Imported here: the models package stays importable without the SAR package.
     from mscam.radiometry.units import detect_band_roles
 
     roles = detect_band_roles(
         info.band_count, descriptions=info.descriptions, metadata=info.metadata, override=bands
     )
-    choice = choose_bundled_model(roles)
+    choice = choose_bundled_model(roles, pixel_spacing, None if detail is None else detail.detail)
     log.info("model choice: %s; --model overrides", choice.note)
     return choice

@@ -110,7 +110,7 @@ def random_scene_arguments(
     (coast with towns, harbours, moored ships, islands, land ghosts) or ``"farm"`` (a wind
     farm at sea). The sea state, speckle looks, calibration, incidence, noise floor and seams,
     polarisation (``"random"``: VV or HH) and pixel spacing (a value or a (lo, hi) range) are
-    drawn from ``rng``. A share ``fine_fraction`` of the sea scenes (open, farm) is drawn 2–4×
+    drawn from ``rng``. A share ``fine_fraction`` of the scenes is drawn 2–4×
     finer (and as much larger) with ``average`` = that factor: :func:`render_scene` averages it
     back to the drawn spacing, as the pipeline averages a finer product for a model, so those
     targets are about one pixel sharp on a smoother sea.
@@ -209,8 +209,7 @@ def random_scene_arguments(
         "sidelobe_alpha": float(rng.uniform(0.55, 1.0)),
         "speckle_corr_px": float(rng.uniform(0.5, 1.1)) if rng.random() < 0.5 else 0.0,
     }
-    # Only at sea: averaged land would teach the land class a smoothness real land lacks.
-    if recipe != "coast" and fine_fraction > 0 and rng.random() < fine_fraction:
+    if fine_fraction > 0 and rng.random() < fine_fraction:
         factor = int(rng.integers(2, 5))
         arguments["size"] = size * factor
         arguments["pixel_spacing"] = spacing / factor

@@ -15,11 +15,14 @@ only tiles that carry a map (`pipeline.blend_hot_tiles`); pixels that no blended
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+
+from mscam.scene.heatmap_writer import TileScore
+from mscam.scene.tiling import Tile
 
 
 @lru_cache(maxsize=8)
@@ -112,3 +115,31 @@ class StreamingMosaic:
         rest.valid[:] = self._pending.valid[n:]
         self._pending = rest
         self.top = until_row
+
+
+def blend_hot_tiles(
+    block: BlendBlock,
+    tiles: Sequence[Tile],
+    heat: np.ndarray,
+    probability: np.ndarray,
+    min_score: float,
+) -> tuple[list[TileScore], int]:
+    """Blend the maps of the hot tiles (`p ≥ min_score`) into `block`; return those tiles and
+    how many of them have a map that is 0 everywhere.
+
+    Only a hot tile whose map shows evidence somewhere (max > 0) is blended. A cold tile has no
+    map (the prescreen skipped its CAM), and a hot tile whose CAM is 0 everywhere (all its
+    weighted channels cancel, as MS-CAM's can) has no spatial evidence: blending either as zeros
+    would dilute a hot neighbour's evidence where they overlap, and a ship near the edge of the
+    one tile that sees it whole would fade out under a neighbour that only sees its part. So a
+    pixel's heat is the smooth blend of the hot maps that cover it, and 0 where none does.
+    """
+    hot, empty = [], 0
+    for tile, tile_heat, p in zip(tiles, heat, probability):
+        if p >= min_score:
+            hot.append(TileScore(tile.x0, tile.y0, tile.x1, tile.y1, float(p)))
+            if tile_heat.max() > 0:
+                block.add_tile(tile.x0, tile.y0, tile_heat)
+            else:
+                empty += 1
+    return hot, empty

@@ -23,7 +23,7 @@ import gc
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,10 +38,10 @@ from mscam.cam import create_explainer
 from mscam.errors import Cancelled, InputError, ModelError
 from mscam.models import LoadedModel, load_model
 from mscam.models.fusion import fold_batchnorm
-from mscam.models.select import bundled_model_for
+from mscam.models.select import BUNDLED_SPACING, FINER_FACTOR, bundled_model_for
 from mscam.scene.boxes import write_scene_boxes  # here too: its home before scene/boxes.py
 from mscam.scene.heatmap_writer import HEATMAP_NODATA, HeatmapWriter, TileScore
-from mscam.scene.mosaic import BlendBlock, StreamingMosaic
+from mscam.scene.mosaic import BlendBlock, StreamingMosaic, blend_hot_tiles
 from mscam.scene.outputs import StagedOutputs, prepare_scene_outputs
 from mscam.scene.preprocess import ScenePreprocessor
 from mscam.scene.raster import RasterReader, limited_block_cache, streaming_cache_bytes
@@ -62,7 +62,8 @@ from mscam.scene.settings import (  # noqa: F401 - SceneSettings and its limits 
     plan_batch,
     resolve_device,
 )
-from mscam.scene.tiling import Tile, TileGrid, TileWindow
+from mscam.scene.spacing import DetailProbe
+from mscam.scene.tiling import Tile, TileGrid, TileWindow, check_tile_map
 
 log = logging.getLogger(__name__)
 
@@ -74,27 +75,6 @@ CancelCheck = Callable[[], bool]
 FINISHING = "writing the heatmap and the boxes"
 #: A grid with this many times the tiles of no overlap gets a warning before the run.
 MANY_TILES_FACTOR = 10
-
-
-def check_tile_map(model: torch.nn.Module, layer: str, grid: TileGrid, channels: int) -> None:
-    """Refuse tiles so small that the target layer's map is a single cell: every CAM of such a
-    tile is flat, so its heat would be 0 however sure the model is."""
-    captured: dict[str, tuple[int, ...]] = {}
-    hook = model.get_submodule(layer).register_forward_hook(
-        lambda _m, _i, output: captured.update(shape=tuple(output.shape))
-    )
-    device = next(model.parameters()).device
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, channels, grid.tile_height, grid.tile_width, device=device))
-    finally:
-        hook.remove()
-    if min(captured["shape"][-2:]) < 2:
-        raise InputError(
-            f"a {grid.tile_width}x{grid.tile_height} tile gives the model's target layer a "
-            f"{captured['shape'][-2]}x{captured['shape'][-1]} map: too coarse to localise "
-            "anything; use a larger --tile"
-        )
 
 
 @dataclass
@@ -131,34 +111,6 @@ class SceneResult:
     extra: dict = field(default_factory=dict)
 
 
-def blend_hot_tiles(
-    block: BlendBlock,
-    tiles: Sequence[Tile],
-    heat: np.ndarray,
-    probability: np.ndarray,
-    min_score: float,
-) -> tuple[list[TileScore], int]:
-    """Blend the maps of the hot tiles (`p ≥ min_score`) into `block`; return those tiles and
-    how many of them have a map that is 0 everywhere.
-
-    Only a hot tile whose map shows evidence somewhere (max > 0) is blended. A cold tile has no
-    map (the prescreen skipped its CAM), and a hot tile whose CAM is 0 everywhere (all its
-    weighted channels cancel, as MS-CAM's can) has no spatial evidence: blending either as zeros
-    would dilute a hot neighbour's evidence where they overlap, and a ship near the edge of the
-    one tile that sees it whole would fade out under a neighbour that only sees its part. So a
-    pixel's heat is the smooth blend of the hot maps that cover it, and 0 where none does.
-    """
-    hot, empty = [], 0
-    for tile, tile_heat, p in zip(tiles, heat, probability):
-        if p >= min_score:
-            hot.append(TileScore(tile.x0, tile.y0, tile.x1, tile.y1, float(p)))
-            if tile_heat.max() > 0:
-                block.add_tile(tile.x0, tile.y0, tile_heat)
-            else:
-                empty += 1
-    return hot, empty
-
-
 class SceneJob:
     """One scene prepared for processing: model, explainer, grid, reader and preprocessing."""
 
@@ -168,12 +120,15 @@ class SceneJob:
         self.reader = RasterReader(scene)  # first: a bad input fails before the model loads
         self.device = resolve_device(settings.device)
         self.batch = settings.batch or default_batch(self.device)
-        # No --model: the bundled model that fits the scene's polarisations (dual- or single-pol).
-        self.model_choice = (
-            None
-            if settings.model
-            else bundled_model_for(self.reader.info, settings.bands, settings.pixel_spacing)
-        )
+        # The detail the scene's pixels hold, measured on its speckle only where it decides
+        # something: which bundled model, and how a scene finer than the model is brought to it.
+        self.probe = DetailProbe(self.reader, settings.bands, settings.pixel_spacing)
+        # No --model: the bundled model that fits the scene's polarisations and its detail.
+        self.model_choice, spacing = None, self.probe.spacing
+        if not settings.model:
+            finer = spacing is not None and spacing * FINER_FACTOR <= BUNDLED_SPACING
+            detail = self.probe.detail() if finer else None
+            self.model_choice = bundled_model_for(self.reader.info, settings.bands, spacing, detail)
         self.loaded: LoadedModel = load_model(
             self.model_choice.path if self.model_choice else settings.model,
             device=self.device,
@@ -194,7 +149,14 @@ class SceneJob:
         self.working = WorkingGrid.plan(self.reader.info, card, settings.pixel_spacing)
         if self.working.resampled:
             units = dict(zip(self.preprocessor.band_indices, self.preprocessor.units))
-            self.reader = open_working_scene(self.input_reader, units, self.working)
+            shrink = None
+            if self.working.shrinks and self.probe.oversampled():
+                shrink = "nearest"
+                log.info(
+                    "it is decimated to the model's spacing (nearest), not averaged: averaging "
+                    "would blur its targets and smooth its speckle a second time"
+                )
+            self.reader = open_working_scene(self.input_reader, units, self.working, shrink)
             self.preprocessor = working_preprocessor(self.input_preprocessor, self.reader)
         self.grid = TileGrid(
             self.reader.info.width,
@@ -259,15 +221,13 @@ class SceneJob:
         window, chips, places = prepared.window, prepared.chips, prepared.places
         block = BlendBlock.empty(window.y0, window.y1, self.reader.info.width, valid=prepared.valid)
         hot: list[TileScore] = []
-        empty = 0
-        step = self.batch
+        empty, step = 0, self.batch
         for start in range(0, len(places), step):
             if cancel is not None and cancel():
                 raise Cancelled("cancelled")
-            heat, probability = self.explain_batch(torch.from_numpy(chips[start : start + step]))
-            batch_places = places[start : start + step]
+            heat, p = self.explain_batch(torch.from_numpy(chips[start : start + step]))
             found, none = blend_hot_tiles(
-                block, batch_places, heat, probability, self.settings.min_score
+                block, places[start : start + step], heat, p, self.settings.min_score
             )
             hot, empty = hot + found, empty + none
         return WindowResult(block, hot, len(places), prepared.skipped, empty)
@@ -502,13 +462,11 @@ def finish_scene(
     if totals["skipped"] and totals["skipped"] == len(job.grid):
         log.warning("every tile is mostly nodata: the heatmap is all nodata or zero")
     if totals.get("empty_maps"):
+        n, method = (totals["empty_maps"], len(hot_tiles)), settings.method
         log.warning(
             "%d of %d hot tiles got an all-zero %s map (its weighted channels cancel): they add "
-            "no heat, so a target only they see gets no box",
-            totals["empty_maps"],
-            len(hot_tiles),
-            settings.method,
-        )
+            "no heat, so a target only they see gets no box", *n, method
+        )  # fmt: skip
     report(1.0, "done")
     return SceneResult(
         heatmap,

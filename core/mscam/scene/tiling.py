@@ -17,6 +17,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
+import torch
+
+from mscam.errors import InputError
+
 
 @dataclass(frozen=True)
 class Tile:
@@ -133,3 +137,24 @@ class TileGrid:
         if window_index + 1 >= len(windows):
             return self.height
         return windows[window_index + 1].y0
+
+
+def check_tile_map(model: torch.nn.Module, layer: str, grid: TileGrid, channels: int) -> None:
+    """Refuse tiles so small that the target layer's map is a single cell: every CAM of such a
+    tile is flat, so its heat would be 0 however sure the model is."""
+    captured: dict[str, tuple[int, ...]] = {}
+    hook = model.get_submodule(layer).register_forward_hook(
+        lambda _m, _i, output: captured.update(shape=tuple(output.shape))
+    )
+    device = next(model.parameters()).device
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, channels, grid.tile_height, grid.tile_width, device=device))
+    finally:
+        hook.remove()
+    if min(captured["shape"][-2:]) < 2:
+        raise InputError(
+            f"a {grid.tile_width}x{grid.tile_height} tile gives the model's target layer a "
+            f"{captured['shape'][-2]}x{captured['shape'][-1]} map: too coarse to localise "
+            "anything; use a larger --tile"
+        )
