@@ -10,12 +10,14 @@ scene's bands, and :func:`choose_bundled_model` picks the model when the user na
 * co-pol only → the single-pol model;
 * cross-pol only → ``InputError`` (ships are detected on the co-polarised return).
 
-Each has a twin for scenes finer than the spacings the model accepts (``models/fine_dual``,
-``models/fine_single``): the pipeline averages such a scene to the model's ~10 m in linear power,
-which leaves targets about one pixel sharp on a sea smoother than any 10 m product's, so the twin
-was trained only on scenes rendered 2–4× finer and averaged the same way. It is chosen when the
-scene's pixel spacing (``--pixel-spacing``, else its georeferencing; the finer axis) is at least
-:data:`FINER_FACTOR` times finer than the model's (≤ 6.7 m for the 10 m models).
+Each has a twin for finer scenes (``models/fine_dual``, ``models/fine_single``): the pipeline
+averages such a scene to the model's ~10 m in linear power, which leaves targets about one pixel
+sharp on a sea smoother than any 10 m product's, so the twin was trained only on scenes rendered
+2–4× finer and averaged the same way. It is chosen when the detail the scene holds is at least
+:data:`FINER_FACTOR` times finer than the model's spacing (≤ 6.7 m for the 10 m models): its
+pixel spacing (``--pixel-spacing``, else its georeferencing; the finer axis), unless its speckle
+shows it was resampled finer than it was imaged (``mscam.scene.spacing.DetailProbe``: a 10 m
+product warped to 3 m keeps the 10 m model).
 
 >>> choose_bundled_model(("HH", "HV")).kind, choose_bundled_model(("VV",)).note
 ('dual-pol', 'auto: single-pol (scene has VV only)')
@@ -57,9 +59,9 @@ DUAL_POL_CARD_PATH = _MODELS / "default" / CARD_FILE_NAME
 SINGLE_POL_CARD_PATH = _MODELS / "single_pol" / CARD_FILE_NAME
 """The bundled single-pol model."""
 FINE_DUAL_POL_CARD_PATH = _MODELS / "fine_dual" / CARD_FILE_NAME
-"""The bundled dual-pol model for scenes finer than the dual-pol card accepts."""
+"""The bundled dual-pol model for finer scenes (averaged renders)."""
 FINE_SINGLE_POL_CARD_PATH = _MODELS / "fine_single" / CARD_FILE_NAME
-"""The bundled single-pol model for scenes finer than the single-pol card accepts."""
+"""The bundled single-pol model for finer scenes (averaged renders)."""
 
 CO_POL: tuple[str, ...] = ("VV", "HH")
 CROSS_POL: tuple[str, ...] = ("VH", "HV")
@@ -99,7 +101,7 @@ class ModelChoice:
     path: Path
     kind: str  # "dual-pol" or "single-pol"
     note: str  # e.g. "auto: single-pol (scene has VV only)"
-    finer: bool = False  # the twin for scenes finer than the card accepts
+    finer: bool = False  # the twin for finer scenes
 
 
 #: The pixel spacing (metres) of every bundled model's card.
