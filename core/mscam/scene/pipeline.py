@@ -461,11 +461,11 @@ def finish_scene(
     writer.discard()
     if totals["skipped"] and totals["skipped"] == len(job.grid):
         log.warning("every tile is mostly nodata: the heatmap is all nodata or zero")
-    if totals.get("empty_maps"):
-        n, method = (totals["empty_maps"], len(hot_tiles)), settings.method
+    if totals["empty_maps"]:
         log.warning(
             "%d of %d hot tiles got an all-zero %s map (its weighted channels cancel): they add "
-            "no heat, so a target only they see gets no box", *n, method
+            "no heat, so a target only they see gets no box",
+            totals["empty_maps"], len(hot_tiles), settings.method,
         )  # fmt: skip
     report(1.0, "done")
     return SceneResult(

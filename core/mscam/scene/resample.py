@@ -91,8 +91,8 @@ class WorkingGrid:
 
     @property
     def shrinks(self) -> bool:
-        """Whether the working grid is coarser than the input (a finer scene brought down)."""
-        return self.resampled and all(w <= i for w, i in zip(self.size, self.input_size))
+        """Whether the working grid is no finer than the input (a finer scene brought down)."""
+        return all(w <= i for w, i in zip(self.size, self.input_size))
 
     @property
     def spacing(self) -> tuple[float, float] | None:
@@ -256,8 +256,7 @@ def open_working_scene(
     source_name = name if name.startswith("/vsi") else os.path.abspath(name)
     folder = f"/vsimem/mscam-working-{uuid.uuid4().hex}"
     power_path, working_path = f"{folder}/power.vrt", f"{folder}/working.vrt"
-    shrinking = grid.size[0] <= info.width and grid.size[1] <= info.height
-    resampling = (shrink or SHRINK_RESAMPLING) if shrinking else "bilinear"
+    resampling = (shrink or SHRINK_RESAMPLING) if grid.shrinks else "bilinear"
     if resampling in ("nearest", "mode"):
         units = {}  # a picked pixel is the same in any unit: no trip through power
     full = (info.width, info.height)
