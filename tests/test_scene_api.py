@@ -88,7 +88,7 @@ def test_a_run_stores_its_hot_tiles_and_what_the_boxes_were_drawn_with(run):
     assert all(0.5 <= t.probability <= 1 and t.x1 - t.x0 == 64 for t in tiles)
     assert heatmap_hot_reach(heat) == 0
     tags = heatmap_tags(heat)
-    assert (tags["threshold"], tags["merge_gap"]) == ("0.5", "3")
+    assert (tags["threshold"], tags["merge_gap"], tags["lattice"]) == ("0.5", "3", "drop")
 
 
 def test_a_run_without_hot_tiles_stores_an_empty_list(tmp_path, model_card):

@@ -143,11 +143,11 @@ def test_explain_and_batch_have_a_flag_per_setting_as_the_table_says(command):
 
 def test_localize_shares_the_tables_flags():
     parser = sub_parser("localize")
-    for name in ("threshold", "merge_gap", "units", "bands"):
+    for name in ("threshold", "merge_gap", "lattice", "units", "bands"):
         setting = SETTINGS[name]
         action = flag_action(parser, setting.cli_flag)
-        # threshold and merge gap default to the run's (None: from the heatmap's tags)
-        run_default = name in ("threshold", "merge_gap")
+        # threshold, merge gap and lattice default to the run's (None: from the heatmap's tags)
+        run_default = name in ("threshold", "merge_gap", "lattice")
         assert action.dest == name and action.default == (None if run_default else setting.default)
         assert ("the run's" in action.help) is run_default
         assert action.type is setting.kind and setting.range_text() in action.help
@@ -158,7 +158,8 @@ def test_scene_settings_come_from_the_parsed_flags_by_one_function():
     assert scene_settings(parse(["in.tif", "--heatmap", "h.tif"])) == SceneSettings()
     args = parse(
         "in.tif --heatmap h.tif --method grad-cam --option batch_size=8 --target-class ship "
-        "--tile 32 --overlap 0.5 --threshold 0.3 --min-score 0.2 --merge-gap -1 --batch 4 "
+        "--tile 32 --overlap 0.5 --threshold 0.3 --min-score 0.2 --merge-gap -1 --lattice keep "
+        "--batch 4 "
         "--device cpu --threads 2 --units dB --bands VV,VH --pixel-spacing 10 "
         "--model card.json --architecture-file net.py".split()
     )
@@ -173,6 +174,7 @@ def test_scene_settings_come_from_the_parsed_flags_by_one_function():
         threshold=0.3,
         min_score=0.2,
         merge_gap=-1,
+        lattice="keep",
         batch=4,
         device="cpu",
         threads=2,

@@ -34,6 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "hot regions this close (pixels) are examined together; -1: each on its own",
         default=RUN,
     )
+    add_setting(parser, "lattice", default=RUN)
     parser.add_argument("--target-class", help="class name for the boxes; default: the heatmap's")
     parser.set_defaults(run=run)
 
@@ -51,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         bands=args.bands,
         merge_gap=args.merge_gap,
         target_class=args.target_class,
+        lattice=args.lattice,
     )
     if args.threshold is None:
         tags = heatmap_tags(args.heatmap)

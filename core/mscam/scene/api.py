@@ -21,6 +21,8 @@ PathLike = str | os.PathLike
 #: defaults at the time (`SceneSettings`).
 FALLBACK_THRESHOLD = 0.5
 FALLBACK_MERGE_GAP = 3
+#: Heatmaps from before the lattice check kept every box.
+FALLBACK_LATTICE = "keep"
 
 
 def redraw_boxes(
@@ -33,12 +35,14 @@ def redraw_boxes(
     bands: tuple[str, ...] | str | None = None,
     merge_gap: int | None = None,
     target_class: str | None = None,
+    lattice: str | None = None,
 ) -> int:
     """Draw a heatmap's boxes again, into the GeoPackage `boxes`; returns their count.
 
     `heatmap` must be one `explain_scene` wrote (a raster without its MSCAM_ tags is refused:
-    a SAR scene would give boxes of bright sea). `threshold`, `merge_gap`, `units` and `bands`
-    default to the run's own (its tags); `scene` is the SAR input the heatmap explains: with it
+    a SAR scene would give boxes of bright sea). `threshold`, `merge_gap`, `lattice`, `units`
+    and `bands` default to the run's own (its tags; a heatmap from before the lattice check
+    keeps every box); `scene` is the SAR input the heatmap explains: with it
     the boxes fit the ships' bright pixels, as the run's do. `target_class` only names the boxes'
     class (default: the run's).
 
@@ -50,7 +54,7 @@ def redraw_boxes(
     from mscam.scene.boxes import write_scene_boxes
     from mscam.scene.heatmap_writer import heatmap_hot_reach, heatmap_hot_tiles, heatmap_tags
     from mscam.scene.outputs import check_outputs
-    from mscam.scene.settings import split_bands
+    from mscam.scene.settings import SETTINGS, split_bands
 
     tags = heatmap_tags(heatmap)
     if not tags:
@@ -65,6 +69,9 @@ def redraw_boxes(
         raise InputError(f"threshold must be in (0, 1], got {threshold}")
     if merge_gap is None:
         merge_gap = _tag_number(tags, "merge_gap", int, FALLBACK_MERGE_GAP)
+    if lattice is None:
+        lattice = tags.get("lattice") or FALLBACK_LATTICE
+    SETTINGS["lattice"].check(lattice)
     if units is None:
         units = tags.get("units") or None
     if isinstance(bands, str):  # "VV,VH" as a front end has it
@@ -83,6 +90,7 @@ def redraw_boxes(
         tags.get("method", "unknown").split("(", 1)[0],
         tiles,
         merge_gap=merge_gap,
+        lattice=lattice,
         scene=scene,
         units=units,
         bands=bands,

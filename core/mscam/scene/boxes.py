@@ -35,6 +35,7 @@ def write_scene_boxes(
     hot_tiles: Sequence[TileProbability] | None = None,
     *,
     merge_gap: int = 3,
+    lattice: str = "drop",
     scene: str | Path | None = None,
     units: str | None = None,
     bands: tuple[str, ...] | None = None,
@@ -44,7 +45,9 @@ def write_scene_boxes(
 
     With `scene` (the SAR input, on the heatmap's grid; `units` and `bands` as for the pipeline)
     the boxes fit the ships' bright pixels and carry length, width and heading; without it they
-    are the peaks' heat regions (`localize.find_boxes`).
+    are the peaks' heat regions (`localize.find_boxes`). `lattice` "drop" (with `scene`) drops
+    the boxes whose target stands on a lattice of point targets, a wind farm's turbines
+    (`scene.lattice`); "keep" keeps them.
 
     `score` is the highest target-class probability among the hot tiles that contain the box's
     peak; without tile scores (boxes re-derived from a heatmap alone) it is the peak heat, which is
@@ -63,6 +66,7 @@ def write_scene_boxes(
         threshold,
         scene=scene,
         merge_gap=merge_gap,
+        lattice=lattice,
         units=units,
         bands=bands,
         areas=areas,

@@ -37,6 +37,7 @@ from mscam.scene.hull import (
     oriented_box,
     ship_components,
 )
+from mscam.scene.lattice import drop_lattice_boxes
 from mscam.scene.raster import (
     PixelMapper,
     RasterInfo,
@@ -218,6 +219,7 @@ def find_boxes(
     *,
     scene: str | Path | None = None,
     merge_gap: int = 3,
+    lattice: str = "keep",
     fraction: float = DEFAULT_FRACTION,
     peak_distance: int = DEFAULT_PEAK_DISTANCE,
     hull: HullSettings | None = None,
@@ -233,6 +235,8 @@ def find_boxes(
     the local sea clutter, and a hot region where nothing does gives no box. Without it, a box is
     a peak's heat region. Regions whose boxes come within `merge_gap` pixels of each other are
     examined together (a negative gap: each on its own). `areas`: as for `hot_regions`.
+    `lattice` "drop": with the scene, a box whose compact target stands on a regular lattice of
+    such targets (a wind farm's turbines, `scene.lattice`) is dropped, with a log line.
     """
     if not 0.0 < threshold <= 1.0:
         raise InputError(f"threshold must be in (0, 1], got {threshold}")
@@ -260,6 +264,8 @@ def find_boxes(
             with limited_block_cache(REGION_CACHE):
                 for region in sorted(regions, key=lambda r: (r.y0, r.x0)):
                     search.region(region)
+                if image is not None and lattice == "drop" and search.boxes:
+                    search.boxes = drop_lattice_boxes(search.boxes, image, info)
         finally:
             if image is not None:
                 image.close()

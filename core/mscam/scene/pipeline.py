@@ -264,15 +264,13 @@ class SceneJob:
             "model": f"{card.name} {card.version}",
             **({"model_choice": self.model_choice.note} if self.model_choice else {}),
             "target_class": self.target_class,
-            # The tile actually used: a --tile larger than the scene is cut to it.
-            "tile": str(self.grid.tile_width)
-            if self.grid.tile_width == self.grid.tile_height
-            else f"{self.grid.tile_width}x{self.grid.tile_height}",
+            "tile": self.grid.tile_text,  # a --tile larger than the scene is cut to it
             "overlap": str(self.settings.overlap),
             "min_score": str(self.settings.min_score),
             # What the boxes were drawn with: `redraw_boxes` redraws them the same by default.
             "threshold": str(self.settings.threshold),
             "merge_gap": str(self.settings.merge_gap),
+            "lattice": self.settings.lattice,
             **({"units": self.settings.units} if self.settings.units else {}),
             **({"bands": ",".join(self.settings.bands)} if self.settings.bands else {}),
             "scaling": "probability * minmax(CAM) per tile, sin^2-window blend of the hot tiles",
@@ -448,6 +446,7 @@ def finish_scene(
                     settings.method,
                     job.working.tiles_to_input(hot_tiles),
                     merge_gap=settings.merge_gap,
+                    lattice=settings.lattice,
                     scene=scene,
                     units=settings.units,
                     bands=settings.bands,

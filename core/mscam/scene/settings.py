@@ -38,6 +38,8 @@ METHOD_NAMES: tuple[str, ...] = (
 )
 #: The devices offered by name; `cuda:N` is accepted too (`resolve_device`).
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+#: What `lattice` does with the boxes on a lattice of point targets (`scene.lattice`).
+LATTICE_CHOICES: tuple[str, ...] = ("drop", "keep")
 #: The input units (`mscam.radiometry.units.UNITS`, in its order); matched without regard to case.
 UNIT_NAMES: tuple[str, ...] = ("DN", "linear", "amplitude", "dB")
 #: The Processing (and dock) value for "detect the units from the raster".
@@ -248,6 +250,15 @@ SETTINGS: Mapping[str, Setting] = _table(
         metavar="N",
     ),
     Setting(
+        "lattice",
+        str,
+        "drop",
+        "boxes whose compact bright target stands on a regular lattice of such targets (a wind "
+        "farm's turbines): drop them, or keep them",
+        "Boxes on a lattice of point targets (wind-farm turbines)",
+        choices=LATTICE_CHOICES,
+    ),
+    Setting(
         "batch",
         int,
         None,
@@ -353,6 +364,7 @@ class SceneSettings:
     bands: tuple[str, ...] | None = None  # band roles; None: detected
     max_nodata: float = 0.5  # tiles with a larger nodata share are skipped
     merge_gap: int = 3  # regions whose boxes come within this many pixels are one box
+    lattice: str = "drop"  # boxes on a lattice of point targets (turbines): drop or keep
     threads: int | None = None  # torch CPU threads; None keeps torch's default (every core)
     architecture_file: str | None = None
     pixel_spacing: float | None = None  # the scene's spacing in metres; None: from its georef
@@ -360,7 +372,7 @@ class SceneSettings:
     def __post_init__(self) -> None:
         from mscam.cam.options import validate_options
 
-        for name in ("min_score", "threshold", "overlap", "batch", "method"):
+        for name in ("min_score", "threshold", "overlap", "batch", "method", "lattice"):
             SETTINGS[name].check(getattr(self, name))
         validate_options(self.method, dict(self.method_options))
         for name in ("tile", "threads", "pixel_spacing", "merge_gap", "max_nodata", "units"):

@@ -99,6 +99,13 @@ class TileGrid:
         return min(self.tile, self.height)
 
     @property
+    def tile_text(self) -> str:
+        """The tile actually used, as the tags say it: "64", or "64x40" where a tile larger than
+        the scene was cut to it."""
+        width, height = self.tile_width, self.tile_height
+        return str(width) if width == height else f"{width}x{height}"
+
+    @property
     def shape(self) -> tuple[int, int]:
         """(tile rows, tile columns)."""
         return len(self.ys), len(self.xs)
