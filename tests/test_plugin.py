@@ -16,6 +16,7 @@ import mscam
 import pytest
 from mscam.models import DEFAULT_CARD_PATH
 from mscam.sar.synth import PROFILES
+from mscam.scene.heatmap_writer import heatmap_tags
 from qgis.core import (
     QgsApplication,
     QgsLayerTreeGroup,
@@ -59,6 +60,7 @@ PARAMETERS = {
             "PIXEL_SPACING",
             "UNITS",
             "BANDS",
+            "LATTICE",
             "SCHEDULER",
             "HEATMAP",
             "BOXES",
@@ -77,6 +79,7 @@ PARAMETERS = {
             "ARCHITECTURE_FILE",
             "UNITS",
             "BANDS",
+            "LATTICE",
             "SCHEDULER",
             "OUTPUT",
         ],
@@ -219,6 +222,11 @@ def test_explain_writes_a_heatmap_on_the_input_grid_and_boxes(plugin, scene, mod
     assert {"class", "score", "peak", "mean", "area_m2", "method", "threshold"} <= set(
         boxes.fields().names()
     )
+    # LATTICE (advanced) is the engine's setting: drop by default, as the heatmap records
+    assert heatmap_tags(results["HEATMAP"])["lattice"] == "drop"
+    (tmp_path / "keep").mkdir()
+    keep = explain_parameters(scene, model_card, tmp_path / "keep", LATTICE="keep")
+    assert heatmap_tags(processing.run("mscam:explain", keep)["HEATMAP"])["lattice"] == "keep"
 
 
 def test_explain_in_a_project_loads_styled_layers_in_a_run_group(

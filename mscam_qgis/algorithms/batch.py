@@ -38,7 +38,8 @@ go on.
 <b>Input rasters</b>: SAR scenes GDAL reads (GeoTIFF, VRT, SAFE…); two scenes may not share a \
 file name.
 <b>Model card</b>, <b>Method</b>, <b>Tile overlap</b>, <b>Threshold</b>, <b>Minimum score</b>, \
-<b>Device</b>, <b>Input units</b> and <b>Band roles</b> (advanced): as in Explain scene.
+<b>Device</b>, <b>Input units</b>, <b>Band roles</b> and <b>Boxes on a lattice of point \
+targets</b> (advanced): as in Explain scene.
 <b>Dask scheduler</b> (advanced): the address of a Dask cluster (tcp://host:8786, started with \
 <i>dask scheduler</i> and <i>dask worker</i>) whose workers do the work; the scenes, the model and \
 the output folder must then be at the same path on every worker (a shared file system). Empty: \
@@ -68,6 +69,7 @@ SCENE_OPTIONS = (
     "architecture_file",
     "units",
     "bands",
+    "lattice",
 )
 
 

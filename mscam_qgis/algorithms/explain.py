@@ -54,6 +54,9 @@ spacing and the heatmap mapped back onto the scene's grid.
 the values).
 <b>Band roles</b> (advanced): the polarisation of each band in order, e.g. VV,VH. Empty: detect \
 (from the band names and metadata). Set these two when the run says it cannot tell.
+<b>Boxes on a lattice of point targets</b> (advanced): drop (default) the boxes whose compact \
+bright target stands on a regular lattice of such targets, a wind farm's turbines; keep keeps \
+them (a ship moored among turbines would be dropped too).
 <b>Architecture file</b> (advanced): a Python file defining the card's architecture, for models \
 outside the engine's registry. It runs that file's code: use only files you trust.
 <b>Dask scheduler</b> (advanced): the address of a Dask cluster (tcp://host:8786) whose workers \
@@ -78,6 +81,7 @@ SCENE_OPTIONS = (
     "pixel_spacing",
     "units",
     "bands",
+    "lattice",
 )
 
 

@@ -256,7 +256,9 @@ SETTINGS: Mapping[str, Setting] = _table(
         "boxes whose compact bright target stands on a regular lattice of such targets (a wind "
         "farm's turbines): drop them, or keep them",
         "Boxes on a lattice of point targets (wind-farm turbines)",
+        parameter="LATTICE",
         choices=LATTICE_CHOICES,
+        advanced=True,
     ),
     Setting(
         "batch",
