@@ -87,13 +87,14 @@ demo: setup
 MODEL_CHIPS := --chip-cache build/chips
 model: setup
 	$(PY) -m mscam train --polarisation dual --out core/mscam/models/default \
-	  --report bench/model/dual $(MODEL_CHIPS)
+	  --report bench/model/dual --card-version 2.2.0 $(MODEL_CHIPS)
 	$(PY) -m mscam train --polarisation single --out core/mscam/models/single_pol \
-	  --report bench/model/single $(MODEL_CHIPS)
+	  --report bench/model/single --width 32 --train-per-class 3000 --epochs 12 $(MODEL_CHIPS)
 	$(PY) -m mscam train --polarisation dual --fine-fraction 1 --out core/mscam/models/fine_dual \
-	  --report bench/model/fine_dual $(MODEL_CHIPS)
+	  --report bench/model/fine_dual --card-version 2.2.0 $(MODEL_CHIPS)
 	$(PY) -m mscam train --polarisation single --fine-fraction 1 \
-	  --out core/mscam/models/fine_single --report bench/model/fine_single $(MODEL_CHIPS)
+	  --out core/mscam/models/fine_single --report bench/model/fine_single --card-version 2.2.0 \
+	  $(MODEL_CHIPS)
 	$(PY) bench/model/report.py --out bench/model
 
 # bench_cam.py runs in the benchmark venv so that pytorch-grad-cam's Grad-CAM is timed in the

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from mscam.cli import main
 from mscam.errors import InputError
 from mscam.models import (
     DEFAULT_CARD_PATH,
@@ -26,7 +27,7 @@ from mscam.scene.pipeline import SceneSettings, explain_scene
 from mscam.scene.preprocess import ScenePreprocessor
 from mscam.scene.raster import RasterReader, write_geotiff
 from mscam.scene.spacing import DetailProbe, scene_detail
-from mscam.training import TrainConfig, to_input, train
+from mscam.training import CARD_VERSION, TrainConfig, to_input, train
 from osgeo import gdal
 
 BUNDLED = {"dual": DUAL_POL_CARD_PATH, "single": SINGLE_POL_CARD_PATH}
@@ -264,9 +265,15 @@ def test_training_recipe_is_deterministic_for_a_seed(tmp_path) -> None:
     )
     first, card, report = train(config, tmp_path / "a", chip_cache=tmp_path / "chips")
     assert len(list((tmp_path / "chips").glob("chips-*.npz"))) == 2  # training and held-out
-    second, _, _ = train(config, tmp_path / "b", chip_cache=tmp_path / "chips")
-    for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items()):
+    # the same recipe from the command line, with another card version
+    flags = "--polarisation single --width 4 --train-per-class 8 --test-per-class 4 --epochs 1 "
+    flags += "--batch 16 --mine-scenes 1 --mine-size 192 --finetune-epochs 1 --card-version 2.2.0"
+    argv = ["train", "--out", str(tmp_path / "b"), "--chip-cache", str(tmp_path / "chips")]
+    assert main([*argv, *flags.split()]) == 0
+    second = load_model(tmp_path / "b")
+    for (name, a), (_, b) in zip(first.state_dict().items(), second.model.state_dict().items()):
         assert torch.equal(a, b), name
+    assert (card.version, second.card.version) == (CARD_VERSION, "2.2.0")
     assert card.classes == ["ship", "sea", "land", "bright"] and card.input_channels == ["CO"]
     assert (tmp_path / "a" / "card.json").exists() and (tmp_path / "a" / "weights.pt").exists()
     assert sum(map(sum, report.confusion)) == 4 * 4

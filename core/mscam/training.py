@@ -69,6 +69,11 @@ FINE_NOTE = (
 LENGTH_BANDS: tuple[tuple[float, float], ...] = ((0, 50), (50, 100), (100, 200), (200, 1e9))
 
 
+#: The version a trained card gets unless told (`mscam train --card-version`): 2.3.0 is the
+#: single-pol model's wider recipe; the bundled dual-pol model and the twins are 2.2.0's.
+CARD_VERSION = "2.3.0"
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Every knob of the recipe; the defaults are what ships as the bundled models.
@@ -359,9 +364,11 @@ def train(
     out_dir: Path | None = None,
     progress: Callable[[str], None] | None = None,
     chip_cache: Path | None = None,
+    version: str = CARD_VERSION,
 ) -> tuple[nn.Module, ModelCard, TrainReport]:
     """Train the recipe's model for ``config.polarisation``; save it (card + weights) to
-    ``out_dir`` when given. ``chip_cache``: a folder keeping built chip sets for the next run."""
+    ``out_dir`` when given. ``chip_cache``: a folder keeping built chip sets for the next run;
+    ``version``: the card's version."""
     from mscam.sar.chips import FAMILIES
 
     spec = variant(config.polarisation)
@@ -431,7 +438,7 @@ def train(
     fine = config.fine_fraction >= 1.0
     card = ModelCard(
         name=spec["name"] + ("-fine" if fine else ""),
-        version="2.2.0",
+        version=version,
         architecture=config.architecture,
         architecture_kwargs={"width": config.width},
         classes=classes,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from mscam.training import TrainConfig
+    from mscam.training import CARD_VERSION, TrainConfig
 
     parser = subparsers.add_parser(
         "train", help="train a ship classifier on synthetic SAR chips (the bundled models' recipe)"
@@ -25,6 +25,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         help="folder keeping the built chip sets, so the next model of the same chips skips "
         "building them (e.g. build/chips)",
+    )
+    parser.add_argument(
+        "--card-version", default=CARD_VERSION, help=f"the card's version (default {CARD_VERSION})"
     )
     defaults = TrainConfig()
     for f in fields(TrainConfig):
@@ -93,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         args.out,
         progress=lambda m: print(m, file=sys.stderr, flush=True),
         chip_cache=args.chip_cache,
+        version=args.card_version,
     )
     if args.report is not None:
         args.report.mkdir(parents=True, exist_ok=True)
