@@ -48,6 +48,7 @@ __all__ = [
     "ModelChoice",
     "bundled_model_for",
     "choose_bundled_model",
+    "finer_than_bundled",
     "match_roles",
 ]
 
@@ -111,15 +112,14 @@ BUNDLED_SPACING = 10.0
 FINER_FACTOR = 1.5
 
 
-def _finer(card_path: Path, spacing_m: float | None) -> bool:
-    """Whether a scene at ``spacing_m`` metres is at least :data:`FINER_FACTOR` times finer than
-    the card at ``card_path`` (the pipeline then averages it to the card's spacing)."""
-    if spacing_m is None:
-        return False
-    from mscam.models.card import ModelCard
+def finer_than_bundled(spacing_m: float | None) -> bool:
+    """Whether a scene at ``spacing_m`` metres (None: unknown) is at least :data:`FINER_FACTOR`
+    times finer than the bundled models (the pipeline then averages it to their spacing).
 
-    card = ModelCard.load(card_path)
-    return card.pixel_spacing is not None and spacing_m * FINER_FACTOR <= card.pixel_spacing
+    >>> finer_than_bundled(6.5), finer_than_bundled(7.0), finer_than_bundled(None)
+    (True, False, False)
+    """
+    return spacing_m is not None and spacing_m * FINER_FACTOR <= BUNDLED_SPACING
 
 
 def choose_bundled_model(
@@ -136,7 +136,7 @@ def choose_bundled_model(
     cross = [role for role in upper if role in CROSS_POL]
 
     def choice(path: Path, fine_path: Path, kind: str, has: str) -> ModelChoice:
-        if _finer(path, detail):
+        if finer_than_bundled(detail):
             at = f"{spacing_m if spacing_m is not None else detail:.3g}"
             return ModelChoice(
                 fine_path, kind, f"auto: {kind} for finer scenes ({has}, at {at} m)", True

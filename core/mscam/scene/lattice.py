@@ -184,27 +184,26 @@ class LatticeCheck:
             if abs(t.x - x) <= r and abs(t.y - y) <= r
         ]
 
-    def _compact(self, x0: int, y0: int, x1: int, y1: int, x: float, y: float) -> bool:
-        """Whether the target at (x, y) is compact, from a window of `LOCAL` pixels around the
-        box (the lattice's blocks tell it again, on their own clutter)."""
+    def kind(self, x0: int, y0: int, x1: int, y1: int) -> str:
+        """The lattice (see `lattice_kind`) the compact target of the pixel box (inclusive) sits
+        on; "" when its target is not compact or stands on no lattice.
+
+        The box's target is its brightest co-pol pixel; whether it is compact is read first in a
+        window of `LOCAL` pixels around the box, so a ship's hull costs no read of the lattice's
+        reach (the lattice's blocks tell it again, on their own clutter)."""
         height, width = self.image.shape
         wx0, wy0 = max(x0 - LOCAL, 0), max(y0 - LOCAL, 0)
         wx1, wy1 = min(x1 + LOCAL + 1, width), min(y1 + LOCAL + 1, height)
-        db = self.image.read_db(wx0, wy0, wx1 - wx0, wy1 - wy0)
-        found = point_targets(db, self.spacing, self.settings)
-        own = [t for t in found if math.hypot(t.x + wx0 - x, t.y + wy0 - y) <= 2.0]
-        return bool(own) and all(t.compact for t in own)
-
-    def kind(self, x0: int, y0: int, x1: int, y1: int) -> str:
-        """The lattice (see `lattice_kind`) the compact target of the pixel box (inclusive) sits
-        on; "" when its target is not compact or stands on no lattice."""
-        db = self.image.read_db(x0, y0, x1 - x0 + 1, y1 - y0 + 1)
-        if not np.isfinite(db).any():
+        window = self.image.read_db(wx0, wy0, wx1 - wx0, wy1 - wy0)
+        box = window[y0 - wy0 : y1 - wy0 + 1, x0 - wx0 : x1 - wx0 + 1]
+        if not np.isfinite(box).any():
             return ""
-        row, col = np.unravel_index(int(np.nanargmax(db)), db.shape)
+        row, col = np.unravel_index(int(np.nanargmax(box)), box.shape)
         x, y = float(x0 + col), float(y0 + row)
-        if not self._compact(x0, y0, x1, y1, x, y):
-            return ""  # a ship's hull: no need to read the lattice's reach around it
+        found = point_targets(window, self.spacing, self.settings)
+        near = [t for t in found if math.hypot(t.x + wx0 - x, t.y + wy0 - y) <= 2.0]
+        if not near or not all(t.compact for t in near):
+            return ""
         targets = self.targets_near(x, y)
         own = [t for t in targets if math.hypot(t.x - x, t.y - y) <= 2.0]
         if not own or not all(t.compact for t in own):

@@ -38,7 +38,7 @@ from mscam.cam import create_explainer
 from mscam.errors import Cancelled, InputError, ModelError
 from mscam.models import LoadedModel, load_model
 from mscam.models.fusion import fold_batchnorm
-from mscam.models.select import BUNDLED_SPACING, FINER_FACTOR, bundled_model_for
+from mscam.models.select import bundled_model_for, finer_than_bundled
 from mscam.scene.boxes import write_scene_boxes  # here too: its home before scene/boxes.py
 from mscam.scene.heatmap_writer import HEATMAP_NODATA, HeatmapWriter, TileScore
 from mscam.scene.mosaic import BlendBlock, StreamingMosaic, blend_hot_tiles
@@ -126,8 +126,7 @@ class SceneJob:
         # No --model: the bundled model that fits the scene's polarisations and its detail.
         self.model_choice, spacing = None, self.probe.spacing
         if not settings.model:
-            finer = spacing is not None and spacing * FINER_FACTOR <= BUNDLED_SPACING
-            detail = self.probe.detail() if finer else None
+            detail = self.probe.detail() if finer_than_bundled(spacing) else None
             self.model_choice = bundled_model_for(self.reader.info, settings.bands, spacing, detail)
         self.loaded: LoadedModel = load_model(
             self.model_choice.path if self.model_choice else settings.model,

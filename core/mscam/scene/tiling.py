@@ -16,10 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
-
-import torch
+from typing import TYPE_CHECKING
 
 from mscam.errors import InputError
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,8 @@ class TileGrid:
 def check_tile_map(model: torch.nn.Module, layer: str, grid: TileGrid, channels: int) -> None:
     """Refuse tiles so small that the target layer's map is a single cell: every CAM of such a
     tile is flat, so its heat would be 0 however sure the model is."""
+    import torch  # here: the grid itself needs no torch
+
     captured: dict[str, tuple[int, ...]] = {}
     hook = model.get_submodule(layer).register_forward_hook(
         lambda _m, _i, output: captured.update(shape=tuple(output.shape))
